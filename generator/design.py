@@ -1,0 +1,226 @@
+"""The hardware description as plain data: the single source for netlist, layout and reports.
+
+Everything here is a JSON-serialisable dataclass: no torch, no gdsfactory objects. Views (netlist,
+layout) and checks (DRC, LVS, verification) read a :class:`Design`; they never describe the circuit a
+second time.
+
+Units: volts (V), amperes (A), farads (F), seconds (s), micrometres (µm) for device sizes, °C.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class DesignError(ValueError):
+    """A Design, CircuitParams or DeviceProfile that cannot be built or read (message says the fix)."""
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Binary twin of :func:`atomic_write_text`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def dump_json(obj: Any) -> str:
+    """Deterministic JSON (sorted keys, fixed float repr) so equal inputs give identical bytes."""
+    if dataclasses.is_dataclass(obj):
+        obj = dataclasses.asdict(obj)
+    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+@dataclass(frozen=True)
+class CircuitParams:
+    """Circuit parameters of the RC-Spike IMC array; defaults are the paper's Table 2 (PAPER.md 5.4).
+
+    Device sizes in µm. The synapse stack is selector + memory transistor in series, both W x L.
+    """
+
+    vdd: float = 1.8  # V, supply
+    v0: float = 1.3  # V, resting membrane potential (reset level)
+    v_switch: float = 0.428  # V, switching threshold of the sensing inverter
+    c_m: float = 140e-15  # F, membrane capacitance used by the model
+    t_phase: float = 1e-6  # s, duration of one phase (reset, accumulation, firing)
+    v_b_sense: float = 0.95  # V, bias of the sensing-inverter PMOS
+    v_b_dis: float = 0.554  # V, gate bias of the discharger NMOS
+    syn_w: float = 1.0  # µm, synapse selector and memory transistor width
+    syn_l: float = 0.25  # µm, synapse selector and memory transistor length
+    dis_w: float = 1.0  # µm, discharger width
+    dis_l: float = 0.25  # µm, discharger length
+    corner: str = "tt"  # process corner of the device models
+    temp: float = 27.0  # °C
+
+    @property
+    def v_th(self) -> float:
+        """Circuit firing threshold V_th^circ = V0 - V_switch (V): the membrane swing of one unit."""
+        return self.v0 - self.v_switch
+
+    @property
+    def unit_current(self) -> float:
+        """Current (A) of a unit weight: I = C_m V_th / T (PAPER.md Table 2); ~122 nA by default."""
+        return self.c_m * self.v_th / self.t_phase
+
+    def validate(self) -> "CircuitParams":
+        checks = {
+            "vdd": self.vdd > 0,
+            "v0": 0 < self.v0 < self.vdd,
+            "v_switch": 0 < self.v_switch < self.v0,
+            "c_m": self.c_m > 0,
+            "t_phase": self.t_phase > 0,
+            "syn_w": self.syn_w > 0,
+            "syn_l": self.syn_l > 0,
+            "dis_w": self.dis_w > 0,
+            "dis_l": self.dis_l > 0,
+        }
+        bad = [k for k, ok in checks.items() if not (ok and math.isfinite(float(getattr(self, k))))]
+        if bad:
+            vals = ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
+            raise DesignError(f"invalid circuit parameters: {vals} (need 0 < v_switch < v0 < vdd, positive sizes)")
+        return self
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CircuitParams":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise DesignError(f"unknown CircuitParams fields {unknown}; known: {sorted(names)}")
+        return cls(**d).validate()
+
+
+@dataclass
+class DeviceProfile:
+    """Measured device facts from SPICE characterisation (see generator/circuit/characterize.py).
+
+    lambda_* in 1/V; e_pos/e_neg/e_dis are the model's reversal potentials (dimensionless, model units):
+    E+ = 1/(V_th lambda_N), E- = -1/(V_th lambda_P), E_dis = 1/(V_th lambda_dis).
+    ``tables`` holds the sweeps (lists of floats), e.g. the memory transistors' Id(Vgate) at V0.
+    """
+
+    e_pos: float
+    e_neg: float
+    e_dis: float
+    lambda_n: float
+    lambda_p: float
+    lambda_dis: float
+    corner: str = "tt"
+    temp: float = 27.0
+    v_th: float = 0.872
+    tables: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return dump_json(self)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return atomic_write_text(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "DeviceProfile":
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise DesignError(f"device profile {path} not found; create it with `imcgen characterize --out {path}`") from None
+        except json.JSONDecodeError as exc:
+            raise DesignError(f"device profile {path} is not valid JSON ({exc}); regenerate it with `imcgen characterize`") from None
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = [n for n in ("e_pos", "e_neg", "e_dis", "lambda_n", "lambda_p", "lambda_dis") if n not in d]
+        if missing:
+            raise DesignError(f"device profile {path} lacks {missing}; regenerate it with `imcgen characterize`")
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class LayerDesign:
+    """One layer: an n_in x n_out synapse array and a row of n_out neurons.
+
+    Matrices are lists of rows indexed [out][in] (the weight layout of the model).
+    ``weights``: model weights (dimensionless). ``currents``: signed synapse currents (A); positive means the
+    NMOS stack (pulls charge out of the membrane), negative the PMOS stack. ``gate_bias``: memory-transistor gate
+    bias (V) of the stack that carries the current, or None where the synapse is off (zero weight).
+    """
+
+    name: str
+    n_in: int
+    n_out: int
+    weights: list[list[float]]
+    currents: list[list[float]]
+    gate_bias: list[list[float | None]]
+
+    def sign(self, i: int, j: int) -> int:
+        c = self.currents[i][j]
+        return 1 if c > 0 else (-1 if c < 0 else 0)
+
+
+@dataclass
+class Design:
+    """The complete hardware description of one network (all layers) plus how it was made."""
+
+    name: str
+    params: CircuitParams
+    layers: list[LayerDesign]
+    e_pos: float
+    e_neg: float
+    scale_pos: float = 1.0  # current calibration scale of positive weights (bottom-up: = scale_neg)
+    scale_neg: float = 1.0
+    source: dict = field(default_factory=dict)  # model folder, card digest, device profile, ...
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.layers[0].n_in] + [layer.n_out for layer in self.layers] if self.layers else []
+
+    def to_json(self) -> str:
+        return dump_json(self)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return atomic_write_text(path, self.to_json())
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Design":
+        d = dict(d)
+        d["params"] = CircuitParams.from_dict(d["params"])
+        d["layers"] = [LayerDesign(**layer) for layer in d["layers"]]
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Design":
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise DesignError(f"design file {path} not found; create it with `imcgen map MODEL --out DIR`") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DesignError(f"design file {path} is malformed ({exc!r}); regenerate it with `imcgen map`") from None
