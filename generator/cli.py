@@ -18,7 +18,7 @@ app = typer.Typer(
 
 #: modules under generator/commands/ that each define ``register(app)``; imported lazily so a broken area
 #: names itself instead of breaking every command.
-COMMAND_MODULES = ("model", "circuit", "layout", "flow")
+COMMAND_MODULES = ("model", "characterize", "netlist", "layout", "signoff", "flow")
 
 
 def _register_all() -> None:
