@@ -1,0 +1,87 @@
+"""Write a Design's layout: ``<name>.gds`` (no gdsfactory metadata, no timestamps), PNG renders, JSON summary.
+
+Same Design -> byte-identical GDS: GDS timestamps are off and every cell name is derived from the Design.
+All checks run before any file is written (bad sizes raise DesignError); files are written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import klayout.db as kdb
+
+from generator.design import Design, atomic_write_bytes, atomic_write_text, dump_json
+from generator.layout.neuron import NEURON_DEVICES, NEURON_PITCH_UM
+from generator.layout.top import build_top, check_design
+
+
+def gds_bytes(component) -> bytes:
+    """GDS of ``component`` and its hierarchy as bytes: no metadata cell, no timestamps (KLayout 0.28 reads it)."""
+    opts = kdb.SaveLayoutOptions()
+    opts.format = "GDS2"
+    opts.gds2_write_timestamps = False
+    opts.gds2_write_cell_properties = False
+    opts.gds2_write_file_properties = False
+    opts.gds2_libname = "IMCGEN"
+    opts.write_context_info = False
+    opts.clear_cells()
+    opts.add_cell(component.kdb_cell.cell_index())  # with its children
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "x.gds")
+        component.kcl.layout.write(p, opts)
+        return Path(p).read_bytes()
+
+
+def summary(design: Design, geo: dict, top_name: str) -> dict:
+    """Cell and device counts, die size (µm) and areas per synapse / per neuron (µm²)."""
+    layers = geo["layers"]
+    x0 = min(g["bbox"][0] for g in layers)
+    y0 = min(g["bbox"][1] for g in layers)
+    x1 = max(g["bbox"][2] for g in layers)
+    y1 = max(g["bbox"][3] for g in layers)
+    n_syn = sum(g["n_in"] * g["n_out"] for g in layers)
+    n_neu = sum(g["n_out"] for g in layers)
+    g0 = layers[0]
+    dev = {"nfet_01v8": 2 * n_syn + 2 * n_neu, "pfet_01v8": 2 * n_syn + 2 * n_neu,
+           "pfet_01v8_hvt": n_neu, "nfet_01v8_lvt": n_neu, "cap_mim_m3_2": n_neu}
+    return {
+        "name": design.name,
+        "top_cell": top_name,
+        "die_um": [round(x1 - x0, 3), round(y1 - y0, 3)],
+        "die_area_um2": round((x1 - x0) * (y1 - y0), 3),
+        "cells": {"synapse": n_syn, "neuron": n_neu, "layer": len(layers),
+                  "synapse_by_sign": {s: sum(g["synapse_cells"][s] for g in layers) for s in ("1", "-1", "0")}},
+        "devices": dev,
+        "neuron_devices": NEURON_DEVICES,
+        "area_per_synapse_um2": round(g0["pitch_x"] * g0["pitch_y"], 4),
+        "area_per_neuron_um2": round(g0["pitch_x"] * g0["neuron_height"], 4),
+        "synapse_pitch_um": [g0["pitch_x"], g0["pitch_y"]],
+        "mim_cap_side_um": g0["cap_side"],
+        "layers": [{"n_in": g["n_in"], "n_out": g["n_out"], "bbox_um": [round(v, 3) for v in g["bbox"]]}
+                   for g in layers],
+    }
+
+
+def write_layout(design: Design, out_dir: str | os.PathLike, *, neuron_pitch: float = NEURON_PITCH_UM,
+                 render: bool = True) -> dict:
+    """Write ``out_dir/<name>.gds``, ``<name>_layout.json`` and (``render``) PNGs; return the summary dict
+    with the written paths under ``files``."""
+    check_design(design, neuron_pitch)  # before anything is written
+    top, geo = build_top(design, neuron_pitch)
+    data = gds_bytes(top)
+    out = Path(out_dir)
+    info = summary(design, geo, top.name)
+    gds = atomic_write_bytes(out / f"{design.name}.gds", data)
+    files = {"gds": str(gds)}
+    if render:
+        from generator.layout.render import render_pngs
+
+        files.update(render_pngs(gds, out, design.name, top.name))
+    info["files"] = {k: Path(v).name for k, v in sorted(files.items())}
+    info["gds_bytes"] = len(data)
+    atomic_write_text(out / f"{design.name}_layout.json", dump_json(info))
+    files["json"] = str(out / f"{design.name}_layout.json")
+    info["paths"] = files
+    return info
