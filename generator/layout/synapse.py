@@ -1,10 +1,11 @@
 """The 4-transistor synapse block (PAPER.md 5.2): NMOS stack NS+NM and PMOS stack PS+PM, always both drawn.
 
 Floor plan (bottom to top, one cell = pitch_x x pitch_y µm, abutting in an array):
-p+ tap row + met1 VSS rail | NMOS stack: NM (memory, gate 0, at the VSS source) then NS (selector, gate 1),
-drain row at the top | n-well edge | PMOS stack: PS (selector, gate 0), drain row at the bottom, then PM (memory,
-gate 1, at the VDD source) | n+ tap row + met1 VDD rail. Electrical order of each stack: dendrite - selector -
-memory - rail.
+p+ tap row + met1 VSS rail | NMOS stack: NS (selector, gate 0, at the VSS source) then NM (memory, gate 1),
+drain row at the top | n-well edge | PMOS stack: drain row at the bottom, PM (memory, gate 0), then PS (selector,
+gate 1, at the VDD source) | n+ tap row + met1 VDD rail. Electrical order of each stack: dendrite - memory -
+selector - rail, the order the netlist uses and characterisation measured (the memory transistor's drain sees
+the whole membrane swing, so its current is a straight channel-length-modulation line).
 
 Wiring: both drains -> met1 strap -> via -> the met2 **dendrite** (vertical, full cell height, centred). The
 selector gates go up a via stack to the met4 **spike lines** (horizontal, full width): ``spk`` drives NS (active
@@ -100,35 +101,47 @@ def synapse(w: float = 1.0, l: float = 0.25, sign: int = 1, pitch_x: float = 0.0
     rect(c, L.MET2, xc - DENDRITE_W / 2, 0, xc + DENDRITE_W / 2, py)
     add_port(c, "dend_t", xc, py, L.MET2, DENDRITE_W, 90)
     add_port(c, "dend_b", xc, 0, L.MET2, DENDRITE_W, 270)
-    # selector gates to the met4 spike lines
-    y_ns = y_n + g.gate_y[1]
-    y_ps = y_p + g.gate_y[0]
-    xl = xd + g.pad_x[1]  # left pads (NS = n gate 1, PS = p gate 0)
+    # selector gates to the met4 spike lines (NS = n gate 0, right pad; PS = p gate 1, right pad)
+    xr = xd + g.pad_x[0]  # right pads
+    xl = xd + g.pad_x[1]  # left pads (NM = n gate 1, PM = p gate 0)
+    y_ns = y_n + g.gate_y[0]
+    y_ps = y_p + g.gate_y[1]
     for name, y in (("spk", y_ns), ("spkb", y_ps)):
-        via_stack(c, xl, y, L.MET1, L.MET4)
+        via_stack(c, xr, y, L.MET1, L.MET4)
         rect(c, L.MET4, 0, y - SPIKE_LINE_W / 2, px, y + SPIKE_LINE_W / 2)
         add_port(c, name, 0, y, L.MET4, SPIKE_LINE_W, 180)
     # memory gates: bias pad for the used stack, tie-off to the source for the other
-    xr = xd + g.pad_x[0]  # right pads (NM = n gate 0, PM = p gate 1)
-    y_nm = y_n + g.gate_y[0]
-    y_pm = y_p + g.gate_y[1]
+    y_nm = y_n + g.gate_y[1]
+    y_pm = y_p + g.gate_y[0]
     li5 = rule("li.5")
+    xtie = xl - lic / 2 - li5
     if sign == 1:
-        via_stack(c, xr, y_nm, L.MET1, L.MET2)
-        add_port(c, "vbn", xr, y_nm, L.MET2, 0.3, 0)
-    else:  # NM gate -> NMOS source (VSS)
-        rect(c, L.LI1, sx1 - lic, y_n + g.s_y - lic / 2, xr + lic / 2 + li5, y_nm + lic / 2)
+        via_stack(c, xl, y_nm, L.MET1, L.MET2)
+        add_port(c, "vbn", xl, y_nm, L.MET2, 0.3, 180)
+    else:  # NM gate -> NMOS source row (VSS), li1 strap on the left
+        _tie_off(c, xtie, xl + lic / 2, y_nm, y_n + g.s_y, sx0 + lic)
     if sign == -1:
-        via_stack(c, xr, y_pm, L.MET1, L.MET2)
-        add_port(c, "vbp", xr, y_pm, L.MET2, 0.3, 0)
-    else:  # PM gate -> PMOS source (VDD)
-        rect(c, L.LI1, sx1 - lic, y_pm - lic / 2, xr + lic / 2 + li5, y_p + g.d_y + lic / 2)
+        via_stack(c, xl, y_pm, L.MET1, L.MET2)
+        add_port(c, "vbp", xl, y_pm, L.MET2, 0.3, 180)
+    else:  # PM gate -> PMOS source row (VDD), li1 strap on the left
+        _tie_off(c, xtie, xl + lic / 2, y_pm, y_p + g.d_y, sx0 + lic)
     add_port(c, "vss", 0, y_pt + TAP_H / 2, L.MET1, TAP_H, 180)
     add_port(c, "vdd", 0, y_nt + TAP_H / 2, L.MET1, TAP_H, 180)
     c.info["pitch_x"] = px
     c.info["pitch_y"] = py
     c.info["sign"] = sign
     return c
+
+
+def _tie_off(c: gf.Component, x0: float, x1: float, y_gate: float, y_row: float, x_row: float) -> None:
+    """li1 strap from a gate pad (x0..x1, outside the diffusion) to a source contact row at y_row.
+
+    The vertical part stays beside the diffusion, clear of the drain contact row next to the gate (li.3); the
+    horizontal part runs along the source row to its first contact at x_row.
+    """
+    lic = rule("licon.1")
+    rect(c, L.LI1, x0, min(y_gate, y_row) - lic / 2, x1, max(y_gate, y_row) + lic / 2)
+    rect(c, L.LI1, x0, y_row - lic / 2, x_row, y_row + lic / 2)
 
 
 def _row_licons(w: float) -> list[float]:

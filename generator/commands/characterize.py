@@ -1,0 +1,72 @@
+"""CLI: ``imcgen characterize`` (thin wrapper over generator/circuit/characterize.py).
+
+Simulates the synapse stacks and the discharger with ngspice and the sky130 models and writes a DeviceProfile
+JSON: λ_N, λ_P, λ_dis (1/V), E+ = 1/(V_th λ_N), E- = -1/(V_th λ_P), E_dis = 1/(V_th λ_dis) and the Id(Vgate)
+tables used for mapping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def _fail(msg: str, as_json: bool, code: int = 1) -> None:
+    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    if as_json:
+        typer.echo(json.dumps({"ok": False, "error": msg}))
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("characterize")
+    def characterize_cmd(
+        out: Path = typer.Option(..., "--out", help="device-profile JSON to write"),
+        corner: str = typer.Option("tt", "--corner", help="process corner: tt | ff | ss | sf | fs"),
+        temp: float = typer.Option(27.0, "--temp", help="temperature (°C)"),
+        w: float = typer.Option(1.0, "--w", help="synapse selector and memory transistor width (µm)"),
+        l: float = typer.Option(0.25, "--l", help="synapse selector and memory transistor length (µm)"),
+        dis_w: Optional[float] = typer.Option(None, "--dis-w", help="discharger transistor width (µm; default 1)"),
+        dis_l: Optional[float] = typer.Option(None, "--dis-l", help="discharger transistor length (µm; default 0.25)"),
+        v_b_dis: Optional[float] = typer.Option(None, "--v-b-dis", help="discharger gate bias (V; default 0.554)"),
+        plot: Optional[Path] = typer.Option(None, "--plot", help="also write a PNG of the I-V curves and fits"),
+        workdir: Optional[Path] = typer.Option(None, "--workdir", help="keep the SPICE decks, logs and raw files here"),
+        timeout: float = typer.Option(120.0, "--timeout", help="timeout of each ngspice run (s)"),
+        stack_order: str = typer.Option("memory-at-membrane", "--stack-order",
+                                        help="series order: memory-at-membrane (recommended) | selector-at-membrane"),
+        as_json: bool = typer.Option(False, "--json", help="print the profile as one JSON object on the last stdout line"),
+    ) -> None:
+        """Characterise the sky130 synapse and discharger devices (ngspice DC sweeps) -> device profile JSON."""
+        from generator.circuit.characterize import characterize, plot_profile
+        from generator.design import CircuitParams, DesignError
+        from generator.spice.ngspice import NgspiceError
+
+        try:
+            base = CircuitParams()
+            params = dataclasses.replace(
+                base, corner=corner, temp=temp, syn_w=w, syn_l=l,
+                dis_w=base.dis_w if dis_w is None else dis_w, dis_l=base.dis_l if dis_l is None else dis_l,
+                v_b_dis=base.v_b_dis if v_b_dis is None else v_b_dis,
+            )
+            profile = characterize(params, workdir=workdir, timeout_s=timeout, stack_order=stack_order)
+            profile.save(out)
+            if plot is not None:
+                plot_profile(profile, plot)
+        except (DesignError, NgspiceError, FileNotFoundError) as exc:
+            _fail(str(exc), as_json)
+            return
+        spread = profile.meta["lambda_spread"]
+        typer.echo(f"sky130 {profile.corner} {profile.temp:g} °C, W={w:g} µm L={l:g} µm, V_th={profile.v_th:g} V")
+        typer.echo(f"  lambda_N   = {profile.lambda_n:.4f} 1/V  (spread {spread['n']['rel_spread']:.1%} over 50-500 nA)"
+                   f"  ->  E+    = {profile.e_pos:.3f}")
+        typer.echo(f"  lambda_P   = {profile.lambda_p:.4f} 1/V  (spread {spread['p']['rel_spread']:.1%} over 50-500 nA)"
+                   f"  ->  E-    = {profile.e_neg:.3f}")
+        typer.echo(f"  lambda_dis = {profile.lambda_dis:.4f} 1/V  (I_dis(V0) = {profile.meta['i_dis_v0_a'] * 1e9:.1f} nA)"
+                   f"  ->  E_dis = {profile.e_dis:.3f}")
+        typer.echo(f"wrote {out}" + (f" and {plot}" if plot is not None else ""))
+        if as_json:
+            typer.echo(json.dumps(json.loads(profile.to_json()), sort_keys=True, separators=(",", ":")))

