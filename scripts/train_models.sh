@@ -5,7 +5,8 @@
 # Environment (all optional):
 #   E_POS, E_NEG   reversal potentials of the bottom-up iris model (dimensionless; default PAPER.md Table 2:
 #                  2.80 and -1.53). To train on our own characterised values instead, either set these or set
-#   PROFILE        a DeviceProfile JSON from `imcgen characterize` (then E+, E-, E_dis come from it).
+#   PROFILE        a DeviceProfile JSON from `imcgen characterize` (then E+, E-, E_dis come from it);
+#                  default profiles/sky130_tt_27C.json, our tt/27 C characterisation. PROFILE= (empty) uses E_POS/E_NEG.
 #   E_DIS          firing-phase discharger reversal potential for the iris model (default: ideal ramp).
 #   IMCGEN_DATA    dataset folder holding mnist/ (default ../shared/datasets when it exists).
 #   IMCGEN         the imcgen executable (default .venv/bin/imcgen).
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 E_POS=${E_POS:-2.80}
 E_NEG=${E_NEG:--1.53}
 E_DIS=${E_DIS:-}
-PROFILE=${PROFILE:-}
+PROFILE=${PROFILE-profiles/sky130_tt_27C.json}  # bottom-up: our own characterised E+, E-, E_dis (set PROFILE= to use E_POS/E_NEG)
 IMCGEN=${IMCGEN:-.venv/bin/imcgen}
 THREADS=${THREADS:-1}
 if [[ -z "${IMCGEN_DATA:-}" && -d ../shared/datasets ]]; then
