@@ -1,0 +1,377 @@
+"""Weight mapping: a trained model folder + a DeviceProfile + CircuitParams -> a :class:`~generator.design.Design`.
+
+Why: the trained weights are dimensionless; the circuit needs, for every synapse, which stack carries the
+current (NMOS for w > 0, PMOS for w < 0, PAPER.md 5.2) and the analog gate bias (V) of its memory transistor.
+
+Chain (PAPER.md Table 2, App. A.2):
+
+    I_ij = C_m V_th w_ij / T * scale         (A; CircuitParams.unit_current, V_th = V0 - V_switch)
+    V_gate = Id^-1(|I_ij|)                     (V; the memory transistor's Id(Vgate) table at V_mem = V0)
+
+``scale`` is the current-scale calibration hook of the verification loop: ``scale_pos`` for w > 0, ``scale_neg``
+for w < 0 (bottom-up flow: one global scale, pass the same number twice; top-down: two scales).
+The inverse is a monotone cubic (PCHIP, Fritsch-Carlson) interpolation of V_gate against log(I), exact at the
+table points and monotone between them, so every current inside the table has exactly one bias.
+
+A weight of 0, or a current below the table's smallest current, turns the synapse off (``gate_bias`` None,
+current 0): the netlist then ties the memory gate to the off rail. A current above the table's largest current
+(the bias would leave the characterised range / the rails) is a :class:`DesignError` listing the offending
+synapses, unless ``clip=True`` (the current is then limited to the table's largest current).
+
+The trained model is read WITHOUT torch (``safetensors.numpy`` + ``card.json``), see :func:`read_trained_model`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from generator.design import CircuitParams, Design, DesignError, DeviceProfile, LayerDesign
+
+#: Id(Vgate) table keys of DeviceProfile.tables, per stack: (gate-voltage key, current key)
+TABLE_KEYS = {"nmos": ("nmos_vg", "nmos_id"), "pmos": ("pmos_vg", "pmos_id")}
+
+#: how many offending synapses an error message lists before summarising
+MAX_LISTED = 12
+
+
+# ---------------------------------------------------------------------------------------------- trained model
+def read_trained_model(folder: str | os.PathLike) -> tuple[list[np.ndarray], dict]:
+    """Read ``weights.safetensors`` + ``card.json`` of a trained-model folder without torch.
+
+    Returns (weights, card): ``weights[k]`` is layer k's float64 matrix [N_out, N_in] (key ``layers.{k}.weight``).
+    Raises DesignError naming the file and the fix for a missing folder/file, a malformed file, NaN/inf weights
+    (layer and index) and shapes that disagree with ``card["sizes"]``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DesignError(f"trained model folder {folder} not found; train one with `imcgen train ... --out {folder}`")
+    card_path = folder / "card.json"
+    wpath = folder / "weights.safetensors"
+    for p in (card_path, wpath):
+        if not p.is_file():
+            raise DesignError(f"trained model file {p} is missing; the folder must hold card.json and "
+                              "weights.safetensors as written by `imcgen train`")
+    try:
+        card = json.loads(card_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DesignError(f"{card_path} is not valid JSON ({exc}); re-run `imcgen train`") from None
+    if not isinstance(card, dict) or not isinstance(card.get("sizes"), list) or len(card["sizes"]) < 2:
+        raise DesignError(f"{card_path} lacks a 'sizes' list (e.g. [5, 5, 5]); only MLP models can be mapped")
+    sizes = card["sizes"]
+    if not all(isinstance(s, int) and s > 0 for s in sizes):
+        raise DesignError(f"{card_path}: 'sizes' must be positive integers, got {sizes!r}")
+    for key in ("e_pos", "e_neg"):
+        v = card.get(key)
+        if not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise DesignError(f"{card_path}: {key!r} must be a finite number, got {v!r}")
+    try:
+        from safetensors.numpy import load_file
+
+        tensors = load_file(str(wpath))
+    except Exception as exc:  # safetensors raises its own SafetensorError / OSError types
+        raise DesignError(f"{wpath} is not a readable safetensors file ({exc}); re-run `imcgen train`") from None
+    weights = []
+    for k in range(len(sizes) - 1):
+        key = f"layers.{k}.weight"
+        if key not in tensors:
+            raise DesignError(f"{wpath} has no tensor {key!r} (has {sorted(tensors)}); card sizes {sizes} need "
+                              f"{len(sizes) - 1} layers")
+        w = np.asarray(tensors[key], dtype=np.float64)
+        want = (sizes[k + 1], sizes[k])
+        if w.shape != want:
+            raise DesignError(f"{wpath}: {key} has shape {list(w.shape)} but card sizes {sizes} need {list(want)}")
+        bad = np.argwhere(~np.isfinite(w))
+        if bad.size:
+            where = ", ".join(f"[{i},{j}]={w[i, j]}" for i, j in bad[:MAX_LISTED])
+            raise DesignError(f"{wpath}: {key} holds {len(bad)} non-finite weight(s) at (out,in) {where}; "
+                              "retrain the model")
+        weights.append(w)
+    extra = sorted(k for k in tensors if not any(k == f"layers.{i}.weight" for i in range(len(sizes) - 1)))
+    if any(k.endswith(".weight") for k in extra):
+        raise DesignError(f"{wpath} has weight tensors {extra} beyond the card's sizes {sizes}")
+    return weights, card
+
+
+def model_digest(folder: str | os.PathLike) -> str:
+    """sha256 over card.json and weights.safetensors (hex, first 16 characters): names the model in a Design."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for name in ("card.json", "weights.safetensors"):
+        h.update((folder / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------- Id(Vgate) inverse
+def _pchip_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fritsch-Carlson derivatives of a monotone piecewise-cubic Hermite interpolant (x strictly increasing)."""
+    h = np.diff(x)
+    delta = np.diff(y) / h
+    d = np.zeros_like(y)
+    if len(x) == 2:
+        d[:] = delta[0]
+        return d
+    for k in range(1, len(x) - 1):
+        if delta[k - 1] * delta[k] > 0:
+            w1 = 2 * h[k] + h[k - 1]
+            w2 = h[k] + 2 * h[k - 1]
+            d[k] = (w1 + w2) / (w1 / delta[k - 1] + w2 / delta[k])
+    # one-sided three-point ends, limited to keep monotonicity
+    for k, (hk0, hk1, dk0, dk1) in ((0, (h[0], h[1], delta[0], delta[1])), (-1, (h[-1], h[-2], delta[-1], delta[-2]))):
+        e = ((2 * hk0 + hk1) * dk0 - hk0 * dk1) / (hk0 + hk1)
+        if np.sign(e) != np.sign(dk0):
+            e = 0.0
+        elif np.sign(dk0) != np.sign(dk1) and abs(e) > abs(3 * dk0):
+            e = 3 * dk0
+        d[k] = e
+    return d
+
+
+def _pchip_eval(x: np.ndarray, y: np.ndarray, d: np.ndarray, xq: np.ndarray) -> np.ndarray:
+    k = np.clip(np.searchsorted(x, xq, side="right") - 1, 0, len(x) - 2)
+    h = x[k + 1] - x[k]
+    t = (xq - x[k]) / h
+    h00 = (1 + 2 * t) * (1 - t) ** 2
+    h10 = t * (1 - t) ** 2
+    h01 = t * t * (3 - 2 * t)
+    h11 = t * t * (t - 1)
+    return h00 * y[k] + h10 * h * d[k] + h01 * y[k + 1] + h11 * h * d[k + 1]
+
+
+@dataclasses.dataclass(frozen=True)
+class GateTable:
+    """The memory transistor's Id(Vgate) curve at V_mem = V0, ready for inversion (current magnitude, A -> V).
+
+    ``vg``/``current`` sorted by increasing current; ``stack`` is "nmos" or "pmos".
+    """
+
+    stack: str
+    vg: np.ndarray
+    current: np.ndarray
+
+    @classmethod
+    def from_profile(cls, profile: DeviceProfile, stack: str) -> "GateTable":
+        kv, ki = TABLE_KEYS[stack]
+        tables = profile.tables or {}
+        if kv not in tables or ki not in tables:
+            raise DesignError(f"device profile lacks the {stack.upper()} Id(Vgate) table ({kv!r}, {ki!r}; has "
+                              f"{sorted(tables)}); regenerate it with `imcgen characterize`")
+        vg = np.asarray(tables[kv], dtype=np.float64)
+        cur = np.abs(np.asarray(tables[ki], dtype=np.float64))
+        if vg.shape != cur.shape or vg.ndim != 1 or len(vg) < 2:
+            raise DesignError(f"device profile tables {kv!r}/{ki!r} must be equal-length lists of >= 2 numbers")
+        ok = np.isfinite(vg) & np.isfinite(cur) & (cur > 0)
+        vg, cur = vg[ok], cur[ok]
+        order = np.argsort(cur, kind="stable")
+        vg, cur = vg[order], cur[order]
+        # keep the strictly monotone part (a table may flatten at the ends)
+        keep = np.concatenate([[True], np.diff(cur) > 0])
+        vg, cur = vg[keep], cur[keep]
+        dv = np.diff(vg)
+        if len(vg) < 2 or not (np.all(dv > 0) or np.all(dv < 0)):
+            raise DesignError(f"the {stack.upper()} Id(Vgate) table of the device profile is not monotone in the gate "
+                              "voltage; regenerate it with `imcgen characterize`")
+        return cls(stack=stack, vg=vg, current=cur)
+
+    @property
+    def i_min(self) -> float:
+        return float(self.current[0])
+
+    @property
+    def i_max(self) -> float:
+        return float(self.current[-1])
+
+    def bias_for(self, current: np.ndarray) -> np.ndarray:
+        """Gate bias (V) for current magnitudes (A) inside [i_min, i_max] (PCHIP on log I)."""
+        x = np.log(self.current)
+        d = _pchip_slopes(x, self.vg)
+        return _pchip_eval(x, self.vg, d, np.log(np.asarray(current, dtype=np.float64)))
+
+    def current_for(self, vg: np.ndarray) -> np.ndarray:
+        """Forward direction (A) for gate biases (V) inside the table, monotone in log I (used by the tests)."""
+        order = np.argsort(self.vg)
+        x, y = self.vg[order], np.log(self.current[order])
+        return np.exp(_pchip_eval(x, y, _pchip_slopes(x, y), np.asarray(vg, dtype=np.float64)))
+
+
+# ---------------------------------------------------------------------------------------------- discharger
+def ramp_alpha(e_dis: float | None) -> float:
+    """Firing-phase rate α (model units) so that v goes 0 -> 1 in one phase: α = -ln(1-β)/β, β = 1/E_dis.
+
+    PAPER.md Eq. 82-85: dv/dt = α(1 - β v). E_dis None/inf is the ideal ramp (α = 1).
+    """
+    if e_dis is None or not math.isfinite(e_dis):
+        return 1.0
+    beta = 1.0 / float(e_dis)
+    if not 0 < beta < 1:
+        raise DesignError(f"E_dis = {e_dis!r} must be > 1 (the discharger must reach threshold within the phase)")
+    return -math.log1p(-beta) / beta
+
+
+def discharger_bias(profile: DeviceProfile, params: CircuitParams, e_dis: float | None = None) -> tuple[float, float]:
+    """Gate bias V_b_dis (V) and current I_dis(V0) (A) of the discharger for the firing-phase ramp.
+
+    Target I_dis(V0) = α C_m V_th / T with α from :func:`ramp_alpha` (``e_dis`` defaults to the profile's), so a
+    neuron whose membrane sits at V0 when the firing phase starts reaches V_switch exactly at its end. The bias is
+    the PCHIP inverse (log I) of the profile's ``lambda_dis_vs_i`` table ({"vb", "i0"}).
+    """
+    tab = (profile.tables or {}).get("lambda_dis_vs_i")
+    if not isinstance(tab, dict) or "vb" not in tab or "i0" not in tab:
+        raise DesignError("device profile lacks the discharger table 'lambda_dis_vs_i' ({'vb','i0'}); regenerate it "
+                          "with `imcgen characterize`")
+    e = profile.e_dis if e_dis is None else e_dis
+    target = ramp_alpha(e) * params.unit_current
+    vb = np.asarray(tab["vb"], dtype=np.float64)
+    i0 = np.asarray(tab["i0"], dtype=np.float64)
+    order = np.argsort(i0)
+    vb, i0 = vb[order], i0[order]
+    if not (i0[0] <= target <= i0[-1]):
+        raise DesignError(f"discharger current {target * 1e9:.1f} nA is outside the characterised range "
+                          f"{i0[0] * 1e9:.1f}..{i0[-1] * 1e9:.1f} nA; re-run `imcgen characterize` with another --v-b-dis")
+    x = np.log(i0)
+    v = float(_pchip_eval(x, vb, _pchip_slopes(x, vb), np.array([math.log(target)]))[0])
+    return v, target
+
+
+# ---------------------------------------------------------------------------------------------- mapping
+def _check_scale(name: str, value: float) -> float:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise DesignError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def map_layer(name: str, weights: np.ndarray, tables: dict[str, GateTable], params: CircuitParams, *,
+              scale_pos: float = 1.0, scale_neg: float = 1.0, clip: bool = False,
+              layer_index: int = 0) -> tuple[LayerDesign, list[tuple], dict]:
+    """Map one weight matrix [N_out, N_in] to a LayerDesign.
+
+    Returns (layer, offending, stats): ``offending`` lists (layer, out, in, weight, current A) of synapses whose
+    current exceeds the table (empty when clipping), ``stats`` counts off/clipped synapses.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    bad = np.argwhere(~np.isfinite(w))
+    if bad.size:
+        i, j = bad[0]
+        raise DesignError(f"layer {layer_index} ({name}) has non-finite weight(s), first at (out={i}, in={j}): "
+                          f"{w[i, j]!r}; retrain the model")
+    unit = params.unit_current
+    cur = np.where(w > 0, w * unit * scale_pos, w * unit * scale_neg)  # signed, A
+    n_out, n_in = w.shape
+    currents = [[0.0] * n_in for _ in range(n_out)]
+    bias: list[list[float | None]] = [[None] * n_in for _ in range(n_out)]
+    offending, n_off, n_clip = [], 0, 0
+    for stack, sel in (("nmos", cur > 0), ("pmos", cur < 0)):
+        if not sel.any():
+            continue
+        tab = tables[stack]
+        mag = np.abs(cur[sel])
+        idx = np.argwhere(sel)
+        over = mag > tab.i_max
+        if over.any() and not clip:
+            offending += [(layer_index, int(i), int(j), float(w[i, j]), float(cur[i, j]))
+                          for (i, j), o in zip(idx, over) if o]
+            continue
+        n_clip += int(over.sum())
+        mag = np.minimum(mag, tab.i_max)
+        on = mag >= tab.i_min
+        n_off += int((~on).sum())
+        vb = np.full(mag.shape, np.nan)
+        if on.any():
+            vb[on] = tab.bias_for(mag[on])
+        sign = 1.0 if stack == "nmos" else -1.0
+        for (i, j), m, o, v in zip(idx, mag, on, vb):
+            if o:
+                currents[i][j] = sign * float(m)
+                bias[i][j] = float(v)
+    n_off += int((cur == 0).sum())
+    layer = LayerDesign(name=name, n_in=n_in, n_out=n_out, weights=w.tolist(), currents=currents, gate_bias=bias)
+    return layer, offending, {"off": n_off, "clipped": n_clip}
+
+
+def design_from_weights(weights: list[np.ndarray], card: dict, profile: DeviceProfile, params: CircuitParams, *,
+                        scale_pos: float = 1.0, scale_neg: float = 1.0, clip: bool = False,
+                        name: str | None = None, source: dict | None = None) -> Design:
+    """Build a Design from in-memory weights (the verification loop re-maps with new scales through this)."""
+    params = params.validate()
+    scale_pos = _check_scale("scale_pos", scale_pos)
+    scale_neg = _check_scale("scale_neg", scale_neg)
+    tables = {s: GateTable.from_profile(profile, s) for s in ("nmos", "pmos")}
+    layers, offending, stats = [], [], {"off": 0, "clipped": 0}
+    for k, w in enumerate(weights):
+        layer, off, st = map_layer(f"layer{k}", w, tables, params, scale_pos=scale_pos, scale_neg=scale_neg,
+                                   clip=clip, layer_index=k)
+        layers.append(layer)
+        offending += off
+        for key in stats:
+            stats[key] += st[key]
+    if offending:
+        listed = "; ".join(f"layer {l} out {i} in {j}: w={wv:.4g} I={c * 1e9:.1f} nA" for l, i, j, wv, c in
+                           offending[:MAX_LISTED])
+        more = f" (and {len(offending) - MAX_LISTED} more)" if len(offending) > MAX_LISTED else ""
+        raise DesignError(
+            f"{len(offending)} synapse(s) need more current than the memory transistor carries "
+            f"(NMOS up to {tables['nmos'].i_max * 1e9:.1f} nA, PMOS up to {tables['pmos'].i_max * 1e9:.1f} nA at "
+            f"V0={params.v0} V): {listed}{more}. Fix: retrain with a stronger weight penalty, lower the scale, widen "
+            "the synapse transistors, or pass clip=True (--clip) to limit them")
+    src = dict(source or {})
+    src.update({
+        "profile": {"corner": profile.corner, "temp": profile.temp, "e_pos": profile.e_pos, "e_neg": profile.e_neg,
+                    "e_dis": profile.e_dis, "lambda_n": profile.lambda_n, "lambda_p": profile.lambda_p,
+                    "lambda_dis": profile.lambda_dis},
+        "table_range_a": {s: [t.i_min, t.i_max] for s, t in tables.items()},
+        "unit_current_a": params.unit_current,
+        "clip": bool(clip),
+        "n_off": stats["off"],
+        "n_clipped": stats["clipped"],
+        "e_dis": card.get("e_dis"),
+    })
+    return Design(name=name or str(card.get("name") or "network"), params=params, layers=layers,
+                  e_pos=float(card["e_pos"]), e_neg=float(card["e_neg"]), scale_pos=scale_pos, scale_neg=scale_neg,
+                  source=src)
+
+
+def map_model(model_dir: str | os.PathLike, profile: DeviceProfile, params: CircuitParams | None = None, *,
+              scale_pos: float = 1.0, scale_neg: float = 1.0, clip: bool = False,
+              calibrate_discharger: bool = True) -> Design:
+    """Map the trained model in ``model_dir`` to a Design (see the module docstring for the chain and errors).
+
+    ``params`` defaults to CircuitParams() with the profile's corner and temperature. With
+    ``calibrate_discharger`` the Design's ``params.v_b_dis`` is set by :func:`discharger_bias` for the model's
+    E_dis (the card's ``e_dis``, else the profile's): the paper's 0.554 V belongs to its own devices.
+    """
+    if params is None:
+        params = CircuitParams(corner=profile.corner, temp=profile.temp)
+    weights, card = read_trained_model(model_dir)
+    i_dis = None
+    if calibrate_discharger:
+        vb, i_dis = discharger_bias(profile, params, card.get("e_dis"))
+        params = dataclasses.replace(params, v_b_dis=round(vb, 6))
+    model_dir = Path(model_dir)
+    source = {
+        "model_dir": model_dir.as_posix(),
+        "model_digest": model_digest(model_dir),
+        "arch": card.get("arch"),
+        "dataset": card.get("dataset"),
+        "encoding": card.get("encoding"),
+        "test_accuracy": card.get("test_accuracy"),
+        "discharger_current_a": i_dis,
+    }
+    name = str(card.get("name") or model_dir.name)
+    return design_from_weights(weights, card, profile, params, scale_pos=scale_pos, scale_neg=scale_neg,
+                               clip=clip, name=name, source=source)
+
+
+def weights_from_currents(design: Design) -> list[np.ndarray]:
+    """Inverse of the first mapping step: w = I / (unit current * scale) per layer (used for round-trip checks)."""
+    unit = design.params.unit_current
+    out = []
+    for layer in design.layers:
+        c = np.asarray(layer.currents, dtype=np.float64)
+        out.append(np.where(c > 0, c / (unit * design.scale_pos), c / (unit * design.scale_neg)))
+    return out

@@ -1,0 +1,133 @@
+"""CLI: ``imcgen map`` (trained model -> design.json) and ``imcgen netlist`` (design.json + netlist/ folder).
+
+Thin wrappers over generator/circuit/mapping.py and generator/spice/netlist.py. Currents in A, voltages in V,
+time in s; spike times in model units (one phase = 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+DEFAULT_PROFILE = Path("profiles/sky130_tt_27C.json")
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _map(model: Path, profile: Path, clip: bool, scale: Optional[float], scale_pos: Optional[float],
+         scale_neg: Optional[float], corner: Optional[str]):
+    from generator.circuit.mapping import map_model
+    from generator.design import CircuitParams, DeviceProfile
+    from generator.pdk import sky130
+
+    prof = DeviceProfile.load(profile)
+    params = CircuitParams(corner=prof.corner, temp=prof.temp)
+    if corner:
+        sky130.check_corner(corner)
+        if corner != prof.corner:
+            _fail(f"--corner {corner} differs from the profile's corner {prof.corner!r}; characterise that corner "
+                  f"(`imcgen characterize --corner {corner}`) and pass its profile")
+        params = dataclasses.replace(params, corner=corner)
+    sp = scale_pos if scale_pos is not None else (scale if scale is not None else 1.0)
+    sn = scale_neg if scale_neg is not None else (scale if scale is not None else 1.0)
+    design = map_model(model, prof, params, scale_pos=sp, scale_neg=sn, clip=clip)
+    design.source["profile_path"] = Path(profile).as_posix()
+    return design
+
+
+def _summary(design, out: Path) -> dict:
+    n_on = sum(1 for layer in design.layers for row in layer.gate_bias for b in row if b is not None)
+    return {"design": str(out / "design.json"), "name": design.name, "sizes": design.sizes,
+            "synapses_on": n_on, "scale_pos": design.scale_pos, "scale_neg": design.scale_neg,
+            "v_b_dis": design.params.v_b_dis, "unit_current_a": design.params.unit_current}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("map")
+    def map_cmd(
+        model: Path = typer.Argument(..., help="trained model folder (weights.safetensors + card.json)"),
+        out: Path = typer.Option(..., "--out", help="output folder; writes DIR/design.json"),
+        profile: Path = typer.Option(DEFAULT_PROFILE, "--profile", help="DeviceProfile JSON (imcgen characterize)"),
+        clip: bool = typer.Option(False, "--clip", help="limit currents beyond the device's range instead of failing"),
+        scale: Optional[float] = typer.Option(None, "--scale", help="global current scale (dimensionless, bottom-up calibration)"),
+        scale_pos: Optional[float] = typer.Option(None, "--scale-pos", help="current scale of positive weights (top-down)"),
+        scale_neg: Optional[float] = typer.Option(None, "--scale-neg", help="current scale of negative weights (top-down)"),
+        corner: Optional[str] = typer.Option(None, "--corner", help="process corner (must match the profile): tt ff ss sf fs"),
+        as_json: bool = typer.Option(False, "--json", help="print a JSON summary as the last stdout line"),
+    ) -> None:
+        """Map a trained model's weights to synapse currents (A) and memory gate biases (V): DIR/design.json."""
+        from generator.design import DesignError
+
+        try:
+            design = _map(model, profile, clip, scale, scale_pos, scale_neg, corner)
+            design.save(out / "design.json")
+        except DesignError as exc:
+            _fail(str(exc))
+        summary = _summary(design, out)
+        typer.echo(f"wrote {out / 'design.json'} ({design.name}, sizes {design.sizes}, "
+                   f"{summary['synapses_on']} synapses on, V_b_dis {design.params.v_b_dis:.4f} V)")
+        if as_json:
+            typer.echo(json.dumps(summary, sort_keys=True))
+
+    @app.command("netlist")
+    def netlist_cmd(
+        model: Path = typer.Argument(..., help="trained model folder, or a design.json written by `imcgen map`"),
+        out: Path = typer.Option(..., "--out", help="output folder: DIR/design.json and DIR/netlist/"),
+        profile: Path = typer.Option(DEFAULT_PROFILE, "--profile", help="DeviceProfile JSON (when MODEL is a model folder)"),
+        sample: int = typer.Option(0, "--sample", help="index of the test sample whose encoded spikes drive the testbench"),
+        clip: bool = typer.Option(False, "--clip", help="limit currents beyond the device's range instead of failing"),
+        scale: Optional[float] = typer.Option(None, "--scale", help="global current scale (dimensionless)"),
+        corner: Optional[str] = typer.Option(None, "--corner", help="process corner of the testbench models (tt ff ss sf fs); the biases stay those of the profile"),
+        as_json: bool = typer.Option(False, "--json", help="print a JSON summary as the last stdout line"),
+    ) -> None:
+        """Write the SPICE netlist, a runnable testbench (`cd DIR/netlist && ngspice -b testbench.spice`) and the CDL."""
+        from generator.design import Design, DesignError
+        from generator.spice.netlist import write_netlist
+
+        try:
+            if model.is_file() and model.suffix == ".json":
+                design = Design.load(model)
+                model_dir = Path(design.source.get("model_dir", ""))
+            else:
+                design = _map(model, profile, clip, scale, None, None, None)
+                model_dir = model
+            spikes, note = _sample_spikes(model_dir, design, sample)
+            design.save(out / "design.json")
+            paths = write_netlist(design, out / "netlist", sample_spikes=spikes, corner=corner, sample_note=note)
+        except DesignError as exc:
+            _fail(str(exc))
+        typer.echo(f"wrote {out / 'design.json'} and {out / 'netlist'}/ ({', '.join(p.name for p in paths.values())}); "
+                   f"run: cd {out / 'netlist'} && ngspice -b testbench.spice")
+        if as_json:
+            summary = _summary(design, out)
+            summary.update({k: str(v) for k, v in paths.items()})
+            summary["sample"] = sample
+            typer.echo(json.dumps(summary, sort_keys=True))
+
+
+def _sample_spikes(model_dir: Path, design, sample: int):
+    """Encoded input spike times of test sample ``sample`` of the model's dataset (imports torch lazily)."""
+    from generator.design import DesignError
+
+    card_path = model_dir / "card.json"
+    if not card_path.is_file():
+        raise DesignError(f"cannot find the model's card.json at {card_path} to pick test sample {sample}")
+    card = json.loads(card_path.read_text())
+    from generator.model.data import load_dataset  # torch: only here
+
+    ds = load_dataset(str(card.get("dataset", "")))
+    n = int(ds.x_test.shape[0])
+    if not 0 <= sample < n:
+        raise DesignError(f"--sample {sample} out of range: the {ds.name} test set has {n} samples")
+    x = ds.x_test[sample].reshape(-1).double().numpy()
+    if x.size != design.layers[0].n_in:
+        raise DesignError(f"the {ds.name} sample has {x.size} inputs but the design has {design.layers[0].n_in}")
+    label = int(ds.y_test[sample])
+    return x, f"{ds.name} test sample {sample} (label {label})"
