@@ -119,6 +119,66 @@ class CircuitParams:
         return cls(**d).validate()
 
 
+@dataclass(frozen=True)
+class NeuronSizes:
+    """Device sizes (W, L in µm) of the neuron circuit (templates/netlist/neuron.j2).
+
+    The sensing inverter's switching threshold is set by the LVT input NFET against the pull-up chain (enable
+    PFET, PFET biased at V_b_sense, HVT PFET); the bias PFET's length (sbias_l) is the trim knob. With these sizes
+    and V_b_sense = 0.95 V (tt, 27 °C) the output spike rises when the membrane, falling at the firing-phase rate
+    (~0.7 V/µs), passes 0.428 V = Table 2's V_switch (the DC threshold is 0.437 V; the difference is the
+    inverter's delay, constant because every crossing happens at the same ramp rate). Weaker devices (W = 0.42 µm)
+    lag by ~75 mV at that rate; much wider ones add nonlinear gate capacitance to the membrane.
+    The discharger (current source and phase switch) uses CircuitParams.dis_w / dis_l, as characterised.
+    """
+
+    reset_w: float = 0.42  # reset transmission gate (NFET and PFET)
+    reset_l: float = 0.15
+    sen_w: float = 0.42  # sensing-inverter enable PFET (gate = phase_b)
+    sen_l: float = 0.15
+    sbias_w: float = 0.42  # sensing-inverter bias PFET (gate = V_b_sense)
+    sbias_l: float = 0.345
+    sp_w: float = 1.0  # sensing-inverter HVT PFET
+    sp_l: float = 0.15
+    sn_w: float = 2.0  # sensing-inverter LVT NFET
+    sn_l: float = 0.15
+    logic_n_w: float = 0.42  # NAND / clamp NFETs
+    logic_p_w: float = 0.42  # NAND PFETs
+    logic_l: float = 0.15
+    out_n_w: float = 0.42  # output inverter
+    out_p_w: float = 0.84
+
+
+NEURON_SIZES = NeuronSizes()
+
+#: membrane-node capacitance (F) besides the MIM capacitor: a fixed part from the neuron's own devices and a part
+#: per input (the two synapse selectors' drain overlap, and the selector channel of a conducting stack). Measured
+#: with ngspice (tt, 27 °C, schematic devices without junction areas) by tests/test_13_netlist.py
+#: (test_membrane_slope_matches_current), which fails when these drift by more than 2 % of C_m.
+PARASITIC_NEURON_F = 4.04e-15
+PARASITIC_PER_INPUT_F = 0.61e-15
+
+
+def membrane_parasitic(n_in: int) -> float:
+    """Estimated membrane capacitance (F) of the neuron devices plus a column of ``n_in`` synapses."""
+    return PARASITIC_NEURON_F + PARASITIC_PER_INPUT_F * n_in
+
+
+def mim_for(params: CircuitParams, n_in: int) -> dict:
+    """MIM capacitor of a neuron with ``n_in`` inputs: {"w", "l" (µm), "c" (F)}; square, carries C_m - parasitic."""
+    c = params.c_m - membrane_parasitic(n_in)
+    if c < 0.2 * params.c_m:
+        raise DesignError(
+            f"a column of {n_in} synapses adds ~{membrane_parasitic(n_in) * 1e15:.0f} fF to the membrane, more than "
+            f"C_m = {params.c_m * 1e15:.0f} fF allows; raise c_m in CircuitParams (the unit current C_m V_th / T "
+            "scales with it) or split the layer")
+    from generator.pdk import sky130  # lazy: pdk.sky130 imports this module
+
+    side = sky130.mim_cap_side_for(c)
+    side = round(side, 3)  # drawn on a 1 nm grid
+    return {"w": side, "l": side, "c": sky130.mim_cap_value(side, side)}
+
+
 @dataclass
 class DeviceProfile:
     """Measured device facts from SPICE characterisation (see generator/circuit/characterize.py).

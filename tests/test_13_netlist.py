@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 
 from generator.circuit.mapping import design_from_weights, discharger_bias, map_model
-from generator.design import CircuitParams, Design, DesignError, DeviceProfile
+from generator.design import NEURON_SIZES, CircuitParams, Design, DesignError, DeviceProfile
 from generator.pdk import sky130
 from generator.spice.netlist import (
-    NEURON_SIZES,
     phase_schedule,
     render_cdl,
     render_column_testbench,
