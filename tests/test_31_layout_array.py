@@ -61,9 +61,7 @@ def test_device_counts_match_design(written):
                 want[layer.sign(i, j)] += 1
     assert n_syn == want
     assert n_neu == sum(layer.n_out for layer in d.layers)
-    n_total = sum(want.values())
-    assert info["devices"]["nfet_01v8"] == 2 * n_total + 2 * n_neu
-    assert info["devices"]["cap_mim_m3_2"] == n_neu
+    # devices inside the cells are counted by extraction in tests/test_32_layout_extract.py
 
 
 def test_pins_labelled(written):
@@ -76,8 +74,9 @@ def test_pins_labelled(written):
         for sh in top.shapes(li).each():
             if sh.is_text():
                 texts.add(sh.text_string)
-    need = {"VDD", "VSS"} | {f"IN{j}" for j in range(5)} | {f"IN{j}_B" for j in range(5)}
-    need |= {f"L1_OUT{i}" for i in range(5)} | {f"L0_N0_{s}" for s in ("PHASE", "RESET_B", "VB_DIS", "VB_SENSE")}
+    need = {"VDD", "VSS", "V0", "VBDIS", "VBSENSE"} | {f"IN{j}" for j in range(5)} | {f"IN{j}_B" for j in range(5)}
+    need |= {f"L{k}_OUT{i}{b}" for k in (0, 1) for i in range(5) for b in ("", "_B")}
+    need |= {f"L{k}_{s}" for k in (0, 1) for s in ("PHASE", "PHASE_B", "RESET", "RESET_B")}
     for k, layer in enumerate(d.layers):
         for i in range(layer.n_out):
             for j in range(layer.n_in):

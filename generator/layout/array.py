@@ -4,6 +4,8 @@ Rows are inputs (met4 spike lines ``spk``/``spkb`` run horizontally), columns ar
 vertically down into the neurons). Synapse (out i, in j) sits at column i, row j. Placement uses cell-array
 references: each maximal run of equal-sign synapses in a row is ONE array instance (kdb.CellInstArray), so an
 all-positive 784x400 layer is 784 instances and the GDS stays small. Column pitch = max(synapse, neuron) width.
+The neuron row is one array instance below the crossbar: its control tracks, rails and wells abut from neuron to
+neuron, so each control line is one continuous wire across the row (pins at the row ends, in the top cell).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import klayout.db as kdb
 import gdsfactory as gf
 
 from generator.layout._pdk import ensure_pdk
-from generator.layout.neuron import neuron, neuron_size
+from generator.layout.neuron import neuron
 from generator.layout.synapse import synapse, synapse_pitch
 from generator.pdk import sky130_layers as L
 from generator.pdk.sky130_layout_rules import snap
@@ -20,7 +22,7 @@ from generator.pdk.sky130_layout_rules import snap
 ensure_pdk()
 
 
-def column_pitch(w: float, l: float, c_m: float, dis_w: float, dis_l: float, neuron_pitch: float) -> float:
+def column_pitch(w: float, l: float, c_m: float, dis_w: float, dis_l: float, neuron_pitch: float) -> float:  # noqa: ARG001
     """Column pitch (µm): the neuron pitch (which must hold the neuron) and at least the synapse's minimum width."""
     return snap(max(synapse_pitch(w, l)[0], neuron_pitch))
 
@@ -42,14 +44,14 @@ def bias_pin_name(layer: int, kind: str, i_out: int, j_in: int) -> str:
 
 
 def build_layer(name: str, signs_in_rows: list[list[int]], w: float, l: float, c_m: float, dis_w: float, dis_l: float,
-                neuron_pitch: float) -> tuple[gf.Component, dict]:
+                neuron_pitch: float, cap_side: float = 0.0) -> tuple[gf.Component, dict]:
     """Layer cell ``name`` from ``signs_in_rows[j][i]`` (input row j, output column i). Returns (cell, geometry)."""
     n_in = len(signs_in_rows)
     n_out = len(signs_in_rows[0]) if n_in else 0
     px = column_pitch(w, l, c_m, dis_w, dis_l, neuron_pitch)
     cells = {s: synapse(w=w, l=l, sign=s, pitch_x=px) for s in (-1, 0, 1)}
     py = cells[1].info["pitch_y"]
-    neu = neuron(c_m=c_m, dis_w=dis_w, dis_l=dis_l, pitch_x=px)
+    neu = neuron(c_m=c_m, dis_w=dis_w, dis_l=dis_l, pitch_x=px, cap_side=cap_side)
     nh = neu.info["height"]
     c = gf.Component(name)
     kc = c.kdb_cell

@@ -91,14 +91,31 @@ class StackGeometry:
     sd_x: tuple[float, ...]  # centre x of the mcons of the S/D rows
 
 
-def _stack_dims(w: float, l: float, n: int, gap: float | None):
+def _stack_dims(w: float, l, n: int, gap: float | None):
+    """(S/D extension, pad height, gap, diffusion height, lower edge y of each gate) in µm.
+
+    ``l`` is one gate length for every gate or a tuple with one length per gate (series devices of different L).
+    """
+    ls = _lengths(l, n)
     sd_ext = snap_up(max(rule("poly.7"), rule("licon.5c") + LICON + rule("licon.11")))
-    pad_h = max(l, LICON + 2 * rule("licon.8"))
+    pad_h = max(min(ls), LICON + 2 * rule("licon.8"))
     if gap is None:
-        gap = snap_up(rule("poly.2") + max(0.0, (pad_h - l) / 2))
-    height = snap(2 * sd_ext + n * l + (n - 1) * gap)
-    gate_y0 = [snap(sd_ext + k * (l + gap)) for k in range(n)]
+        gap = snap_up(rule("poly.2") + max(0.0, (pad_h - min(ls)) / 2))
+    height = snap(2 * sd_ext + sum(ls) + (n - 1) * gap)
+    gate_y0, y = [], sd_ext
+    for k in range(n):
+        gate_y0.append(snap(y))
+        y += ls[k] + gap
     return sd_ext, pad_h, gap, height, gate_y0
+
+
+def _lengths(l, n: int) -> tuple[float, ...]:
+    """Per-gate lengths (µm): ``l`` repeated ``n`` times, or ``l`` itself when it is a sequence of ``n`` values."""
+    if isinstance(l, (tuple, list)):
+        if len(l) != n:
+            raise ValueError(f"need one gate length per gate ({n}), got {l!r}")
+        return tuple(float(v) for v in l)
+    return (float(l),) * n
 
 
 def pad_offset() -> float:
@@ -120,37 +137,44 @@ def check_mos_size(kind: str, w: float, l: float, who: str = "device") -> None:
         raise DesignError(f"{who}: W={w} / L={l} µm are not on the 5 nm manufacturing grid; round them")
 
 
-def stack_geometry(w: float, l: float, n: int = 1, pad_sides: str = "R", gap: float | None = None) -> StackGeometry:
+def stack_geometry(w: float, l, n: int = 1, pad_sides: str = "R", gap: float | None = None) -> StackGeometry:
+    """Coordinates of :func:`mos_stack` (``l``: one length or one per gate, µm)."""
     sd_ext, pad_h, gap, height, gy0 = _stack_dims(w, l, n, gap)
+    ls = _lengths(l, n)
     po = pad_offset()
     pad_x = tuple(snap(w + po + LICON / 2) if s == "R" else snap(-po - LICON / 2) for s in pad_sides)
     row = contact_positions(w, LICON, rule("licon.2"), rule("licon.5c"))
     span0, span1 = row[0], row[-1] + LICON
     mc = contact_positions(span1 - span0, MCON, rule("ct.2"), 0.0)
     sd_x = tuple(snap(span0 + m + MCON / 2) for m in mc)
-    return StackGeometry(w, height, tuple(snap(y + l / 2) for y in gy0), pad_x,
+    return StackGeometry(w, height, tuple(snap(y + lk / 2) for y, lk in zip(gy0, ls)), pad_x,
                          snap(rule("licon.5c") + LICON / 2), snap(height - rule("licon.5c") - LICON / 2), sd_x)
 
 
 @gf.cell
 def mos_stack(kind: str = "n", w: float = 1.0, l: float = 0.25, n: int = 1, pad_sides: str = "R",
-              vts: str = "", gap: float = 0.0, sd_met1: str = "sd", well: bool = True) -> gf.Component:
+              vts: str = "", gap: float = 0.0, sd_met1: str = "sd", well: bool = True,
+              ls: tuple[float, ...] = ()) -> gf.Component:
     """``n`` series MOSFETs of one type (``kind`` "n" or "p") on one diffusion, W x L µm each.
 
     ``pad_sides``: "L"/"R" per gate (contact side). ``vts``: per gate "s" (standard), "l" (LVT, n only) or
     "h" (HVT, p only); "" = all standard. ``gap``: gate-to-gate spacing (0 = minimum). ``sd_met1``: which S/D
-    rows get mcon + met1 ("s", "d", "sd" or ""). ``well``: draw the n-well of a p stack.
+    rows get mcon + met1 ("s", "d", "sd" or ""). ``well``: draw the n-well of a p stack. ``ls``: one gate
+    length per gate (µm) when the series devices differ (overrides ``l``; e.g. the neuron's enable/bias/input
+    PFET chain).
     Ports (met1): ``s``, ``d`` (if strapped) and ``g0``..``g{n-1}``; li1 ports ``s_li``, ``d_li``.
     """
-    check_mos_size(kind, w, l, "mos_stack")
+    lens = _lengths(tuple(ls) if ls else l, n)
+    for lk in lens:
+        check_mos_size(kind, w, lk, "mos_stack")
     if kind not in ("n", "p"):
         raise ValueError(f"kind must be 'n' or 'p', got {kind!r}")
     if len(pad_sides) != n:
         raise ValueError(f"pad_sides needs one letter per gate ({n}), got {pad_sides!r}")
     vts = vts or "s" * n
     c = gf.Component()
-    sd_ext, pad_h, gapv, height, gy0 = _stack_dims(w, l, n, gap or None)
-    g = stack_geometry(w, l, n, pad_sides, gap or None)
+    sd_ext, pad_h, gapv, height, gy0 = _stack_dims(w, lens, n, gap or None)
+    g = stack_geometry(w, lens, n, pad_sides, gap or None)
     rect(c, L.DIFF, 0, 0, w, height)
     imp = L.NSDM if kind == "n" else L.PSDM
     e = rule("nsd.5a")
@@ -174,7 +198,7 @@ def mos_stack(kind: str = "n", w: float = 1.0, l: float = 0.25, n: int = 1, pad_
     # gates with their contact pads
     po = pad_offset()
     for k in range(n):
-        y0, y1 = gy0[k], gy0[k] + l
+        y0, y1 = gy0[k], snap(gy0[k] + lens[k])
         yc = (y0 + y1) / 2
         side = pad_sides[k]
         xl = g.pad_x[k] - LICON / 2  # licon left edge
@@ -182,7 +206,7 @@ def mos_stack(kind: str = "n", w: float = 1.0, l: float = 0.25, n: int = 1, pad_
             rect(c, L.POLY, -rule("poly.8"), y0, xl + LICON + rule("licon.8a"), y1)
         else:
             rect(c, L.POLY, xl - rule("licon.8a"), y0, w + rule("poly.8"), y1)
-        ph = max(pad_h, l) / 2
+        ph = max(pad_h, lens[k]) / 2
         rect(c, L.POLY, xl - rule("licon.8a"), yc - ph, xl + LICON + rule("licon.8a"), yc + ph)
         rect(c, L.LICON1, xl, yc - LICON / 2, xl + LICON, yc + LICON / 2)
         ne = rule("licon.15")
