@@ -175,7 +175,8 @@ def mim_for(params: CircuitParams, n_in: int) -> dict:
     from generator.pdk import sky130  # lazy: pdk.sky130 imports this module
 
     side = sky130.mim_cap_side_for(c)
-    side = round(side, 3)  # drawn on a 1 nm grid
+    side = math.ceil(side / 0.005 - 1e-9) * 0.005  # the layout's 5 nm manufacturing grid
+    side = round(side, 3)
     return {"w": side, "l": side, "c": sky130.mim_cap_value(side, side)}
 
 

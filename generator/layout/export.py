@@ -13,7 +13,7 @@ from pathlib import Path
 import klayout.db as kdb
 
 from generator.design import Design, atomic_write_bytes, atomic_write_text, dump_json
-from generator.layout.neuron import NEURON_DEVICES, NEURON_PITCH_UM
+from generator.layout.neuron import NEURON_DEVICES, NEURON_PITCH_UM, device_counts
 from generator.layout.top import build_top, check_design
 
 
@@ -44,8 +44,9 @@ def summary(design: Design, geo: dict, top_name: str) -> dict:
     n_syn = sum(g["n_in"] * g["n_out"] for g in layers)
     n_neu = sum(g["n_out"] for g in layers)
     g0 = layers[0]
-    dev = {"nfet_01v8": 2 * n_syn + 2 * n_neu, "pfet_01v8": 2 * n_syn + 2 * n_neu,
-           "pfet_01v8_hvt": n_neu, "nfet_01v8_lvt": n_neu, "cap_mim_m3_2": n_neu}
+    dev = {k: n * n_neu for k, n in device_counts().items()}  # each neuron, plus 2 NFET + 2 PFET per synapse
+    dev["nfet_01v8"] = dev.get("nfet_01v8", 0) + 2 * n_syn
+    dev["pfet_01v8"] = dev.get("pfet_01v8", 0) + 2 * n_syn
     return {
         "name": design.name,
         "top_cell": top_name,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import gdsfactory as gf
 
-from generator.design import DesignError
+from generator.design import NEURON_SIZES, DesignError, NeuronSizes
 from generator.layout._pdk import ensure_pdk
 from generator.layout.devices import (LICON, TAP_H, add_port, check_mos_size, contact_positions, mim_cap,
                                       mim_geometry, mos_stack, rect, stack_geometry, tap_row)
@@ -49,14 +49,9 @@ PIN_NAMES = ("mem", "spk", "spkb", "reset", "reset_b", "phase", "phase_b", "v0",
 CONTROL_NETS = ("reset", "reset_b", "phase", "phase_b", "v0", "vbdis", "vbsense")
 
 
-def neuron_sizes():
-    """The netlist's neuron device sizes (``NeuronSizes``, µm): from generator.design when the lead has moved it
-    there, else from generator.spice.netlist (the netlist's own definition; one description of the circuit)."""
-    try:
-        from generator.design import NeuronSizes  # type: ignore[attr-defined]
-    except ImportError:
-        from generator.spice.netlist import NeuronSizes
-    return NeuronSizes()
+def neuron_sizes() -> NeuronSizes:
+    """The neuron device sizes (µm) shared with the netlist (generator.design: one description of the circuit)."""
+    return NEURON_SIZES
 
 
 @dataclass(frozen=True)

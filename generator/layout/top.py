@@ -21,7 +21,7 @@ import hashlib
 import gdsfactory as gf
 import klayout.db as kdb
 
-from generator.design import Design, DesignError
+from generator.design import Design, DesignError, mim_for
 from generator.layout._pdk import ensure_pdk
 from generator.layout.array import bias_pin_name, build_layer, label
 from generator.layout.devices import check_mos_size
@@ -68,12 +68,7 @@ def check_design(design: Design, neuron_pitch: float = NEURON_PITCH_UM) -> None:
 
 
 def mim_side(design: Design) -> float:
-    """MIM capacitor side (µm) the netlist instantiates: C_m minus the membrane parasitics (``mim_for`` of the
-    netlist: from generator.design when the lead has moved it there, else generator.spice.netlist)."""
-    try:
-        from generator.design import mim_for  # type: ignore[attr-defined]
-    except ImportError:
-        from generator.spice.netlist import mim_for
+    """MIM capacitor side (µm) the netlist instantiates: C_m minus the membrane parasitics (design.mim_for)."""
     n_in_max = max(layer.n_in for layer in design.layers)
     return snap(mim_for(design.params, n_in_max)["w"])
 
