@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SHARED_DATA := $(abspath ../shared/datasets)
 export IMCGEN_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 
-.PHONY: setup apt demo test bench clean
+.PHONY: setup apt demo test bench layouts clean
 
 setup: apt $(STAMP)
 
@@ -37,6 +37,11 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/dstd_vs_exact.py
+
+# refresh the reference layouts of the committed models (tests compare against these bytes)
+LAYOUT_MODELS := iris iris-ideal digits
+layouts: setup
+	for m in $(LAYOUT_MODELS); do $(BIN)/imcgen gds trained_models/$$m --out layouts/$$m || exit 1; done
 
 clean:
 	rm -rf results .pytest_cache
