@@ -14,6 +14,8 @@ from typing import Optional
 import typer
 
 DEFAULT_PROFILE = Path("profiles/sky130_tt_27C.json")
+C_M_HELP = ("membrane capacitance C_m in fF (default 140, PAPER.md Table 2); the unit-weight current C_m V_th / T "
+            "scales with it. Long columns need more: each input adds ~0.6 fF of device capacitance (784 inputs: ~1000)")
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -22,13 +24,15 @@ def _fail(msg: str, code: int = 2) -> None:
 
 
 def _map(model: Path, profile: Path, clip: bool, scale: Optional[float], scale_pos: Optional[float],
-         scale_neg: Optional[float], corner: Optional[str]):
+         scale_neg: Optional[float], corner: Optional[str], c_m_ff: Optional[float] = None):
     from generator.circuit.mapping import map_model
     from generator.design import CircuitParams, DeviceProfile
     from generator.pdk import sky130
 
     prof = DeviceProfile.load(profile)
     params = CircuitParams(corner=prof.corner, temp=prof.temp)
+    if c_m_ff is not None:
+        params = dataclasses.replace(params, c_m=c_m_ff * 1e-15).validate()
     if corner:
         sky130.check_corner(corner)
         if corner != prof.corner:
@@ -60,13 +64,14 @@ def register(app: typer.Typer) -> None:
         scale_pos: Optional[float] = typer.Option(None, "--scale-pos", help="current scale of positive weights (top-down)"),
         scale_neg: Optional[float] = typer.Option(None, "--scale-neg", help="current scale of negative weights (top-down)"),
         corner: Optional[str] = typer.Option(None, "--corner", help="process corner (must match the profile): tt ff ss sf fs"),
+        c_m_ff: Optional[float] = typer.Option(None, "--c-m", help=C_M_HELP),
         as_json: bool = typer.Option(False, "--json", help="print a JSON summary as the last stdout line"),
     ) -> None:
         """Map a trained model's weights to synapse currents (A) and memory gate biases (V): DIR/design.json."""
         from generator.design import DesignError
 
         try:
-            design = _map(model, profile, clip, scale, scale_pos, scale_neg, corner)
+            design = _map(model, profile, clip, scale, scale_pos, scale_neg, corner, c_m_ff)
             design.save(out / "design.json")
         except DesignError as exc:
             _fail(str(exc))
@@ -85,6 +90,7 @@ def register(app: typer.Typer) -> None:
         clip: bool = typer.Option(False, "--clip", help="limit currents beyond the device's range instead of failing"),
         scale: Optional[float] = typer.Option(None, "--scale", help="global current scale (dimensionless)"),
         corner: Optional[str] = typer.Option(None, "--corner", help="process corner of the testbench models (tt ff ss sf fs); the biases stay those of the profile"),
+        c_m_ff: Optional[float] = typer.Option(None, "--c-m", help=C_M_HELP),
         as_json: bool = typer.Option(False, "--json", help="print a JSON summary as the last stdout line"),
     ) -> None:
         """Write the SPICE netlist, a runnable testbench (`cd DIR/netlist && ngspice -b testbench.spice`) and the CDL."""
@@ -96,7 +102,7 @@ def register(app: typer.Typer) -> None:
                 design = Design.load(model)
                 model_dir = Path(design.source.get("model_dir", ""))
             else:
-                design = _map(model, profile, clip, scale, None, None, None)
+                design = _map(model, profile, clip, scale, None, None, None, c_m_ff)
                 model_dir = model
             spikes, note = _sample_spikes(model_dir, design, sample)
             design.save(out / "design.json")
