@@ -357,3 +357,99 @@ def test_ttfs_dstd_converges_to_exact():
         assert ok.sum() >= both.sum() - 2  # a neuron that only grazes threshold may flip
         errs.append((d[ok] - ex[ok]).abs().mean().item())
     assert errs[-1] < 2e-3 and errs[-1] < errs[0] / 8, errs
+
+
+# ------------------------------------------------------------------------------------------------ hand-written backward passes
+def _closed_form_reference(g, f, w, dim):
+    """The RC-Spike closed form written plainly, differentiated by autograd (the reference for _RCClosedForm)."""
+    a = f * w
+    c = g * w * (-torch.expm1(-a) / a)
+    tail = torch.flip(torch.cumsum(torch.flip(a, (dim,)), dim), (dim,)) - a
+    return (c * torch.exp(-tail)).sum(dim)
+
+
+@pytest.mark.parametrize("dim", [1, -2])
+def test_closed_form_backward_matches_autograd(dim):
+    """_RCClosedForm (used by rcspike_exact and rcspike_dstd): value and all three gradients equal autograd of
+    the plain expression, for per-interval widths of any broadcast shape (the exact solver's [B, N, 1])."""
+    gen = torch.Generator().manual_seed(31)
+    g = torch.randn(3, 7, 5, generator=gen, dtype=torch.float64).requires_grad_(True)
+    f = (torch.rand(3, 7, 5, generator=gen, dtype=torch.float64) * 3 + 0.01).requires_grad_(True)
+    for w0 in (torch.rand(1, 7, 1, generator=gen, dtype=torch.float64) * 0.3 + 0.01,
+               torch.rand(3, 7, 1, generator=gen, dtype=torch.float64) * 0.3 + 0.01):
+        w = w0.clone().requires_grad_(True)
+        weights = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+        out = Fn._RCClosedForm.apply(g, f, w, dim)
+        ref = _closed_form_reference(g, f, w, dim)
+        torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-13)
+        got = torch.autograd.grad((out * weights).sum(), (g, f, w))
+        exp = torch.autograd.grad((ref * weights).sum(), (g, f, w))
+        for a, b in zip(got, exp):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+        assert torch.autograd.gradcheck(lambda g, f, w: Fn._RCClosedForm.apply(g, f, w, dim), (g, f, w))
+
+
+def test_grid_solution_gradcheck_conv_layout():
+    """rcspike_grid_solution with the conv layer's layout ([B, M, C, H, W], dim=1) and slice views of one tensor."""
+    gen = torch.Generator().manual_seed(32)
+    gf = torch.rand(2, 4, 6, 2, 3, generator=gen, dtype=torch.float64).requires_grad_(True)
+    widths = torch.tensor([0.2, 0.25, 0.25, 0.3], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: Fn.rcspike_grid_solution(x[:, :, :3], x[:, :, 3:], widths, dim=1), (gf,))
+
+
+def test_scan_adjoint_gradcheck():
+    """_scan_v (TTFS recursion v_{k+1} = v_k d_k + c_k, hand-written adjoint) against finite differences and
+    against the plain autograd loop, along a middle dim."""
+    gen = torch.Generator().manual_seed(33)
+    d = (torch.rand(2, 9, 4, generator=gen, dtype=torch.float64) * 0.9 + 0.05).requires_grad_(True)
+    c = torch.randn(2, 9, 4, generator=gen, dtype=torch.float64).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda d, c: Fn._scan_v(d, c, 1), (d, c))
+    ref = [torch.zeros(2, 4, dtype=torch.float64)]
+    for k in range(8):
+        ref.append(ref[-1] * d[:, k] + c[:, k])
+    ref = torch.stack(ref, 1)
+    torch.testing.assert_close(Fn._scan_v(d, c, 1), ref, rtol=1e-14, atol=1e-14)
+
+
+def test_prefix_sums_and_decay_weight_gradients():
+    gen = torch.Generator().manual_seed(34)
+    x = torch.randn(3, 11, 5, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(Fn._cumsum(x, 1), torch.cumsum(x, 1))
+    torch.testing.assert_close(Fn._cumsum_(x.clone(), -2), torch.cumsum(x, 1))
+    torch.testing.assert_close(Fn._cumsum(x, 1, reverse=True), torch.flip(torch.cumsum(torch.flip(x, (1,)), 1), (1,)))
+    xr = x.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: Fn._PrefixSum.apply(x, 1), (xr,))
+    w = torch.randn(4, 6, generator=gen, dtype=torch.float64)
+    w = torch.where(w.abs() < 0.05, torch.full_like(w, 0.1), w).requires_grad_(True)  # no weight at the kink
+    assert torch.autograd.gradcheck(lambda w: Fn.decay_weight(w, 1.7, -0.8), (w,))
+    torch.testing.assert_close(Fn.decay_weight(w, 1.7, -0.8), Fn.synapse_beta(w, 1.7, -0.8) * w)
+    # learnable reversal potentials still get their gradient (autograd path)
+    ep = torch.tensor(1.7, dtype=torch.float64, requires_grad=True)
+    Fn.decay_weight(w, ep, -0.8).sum().backward()
+    assert ep.grad is not None and ep.grad.item() != 0
+
+
+def test_ttfs_first_hit_equals_min_over_all_candidates():
+    """ttfs_exact evaluates the crossing only in the first interval whose end reaches threshold; the result must
+    equal the earliest valid candidate over all intervals (Eq. 29), firing and non-firing neurons alike."""
+    t, w = _problem(b=5, n=80, o=12, seed=35, scale=0.05, mean=0.03)
+    w[3:6] *= 0.6  # slow: cross only after the last input (open interval)
+    w[6:] *= 3.0  # fast: cross between two inputs
+    w[:3] = -w[:3].abs()  # never fire
+    out = Fn.ttfs_exact(t, w, 2.0, -1.5)
+    ts, idx = torch.sort(t, 1)
+    beta_w = Fn.decay_weight(w, 2.0, -1.5)
+    cum = torch.cat([w.t(), beta_w.t()], 1)[idx].cumsum(1)
+    g, f = cum[..., :12], cum[..., 12:]
+    dt = torch.diff(ts, dim=1, append=ts[:, -1:]).unsqueeze(-1)
+    a = f * dt
+    v = [torch.zeros(5, 12, dtype=torch.float64)]
+    for k in range(79):
+        v.append(v[-1] * torch.exp(-a[:, k]) + g[:, k] * dt[:, k] * Fn.phi(a[:, k]))
+    v = torch.stack(v, 1)
+    width = torch.cat([dt[:, :-1], torch.full_like(dt[:, -1:], math.inf)], 1)
+    ref = Fn._first_crossing(ts.unsqueeze(-1), width, v, g, f, 1.0, dim=1)
+    assert torch.isinf(ref[:, :3]).all() and torch.isfinite(ref).sum() >= 30
+    assert (ref < ts[:, -1:]).sum() >= 10  # crossings between two inputs ...
+    assert (torch.isfinite(ref) & (ref > ts[:, -1:])).sum() >= 10  # ... and in the open last interval
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)

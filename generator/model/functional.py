@@ -20,8 +20,9 @@ i.e. |E±| = inf, is allowed and gives the ideal weighted sum). `tests/test_01_f
 Functions:
 - `rcspike_exact`  exact v(1) (Eq. 21-25): sort once per sample, cumulative sums give f_k, g_k, then
   v(1) = sum_k g_k dt_k phi(f_k dt_k) exp(-sum_{q>k} f_q dt_q), all as [B, N_in, N_out] tensors.
-- `rcspike_dstd`   DSTD v(1) (Eq. 36-40, 45-47): tent kernel on an M-interval grid, two matmuls (fused into one),
-  closed form on the grid.
+- `rcspike_dstd`   DSTD v(1) (Eq. 36-40, 45-47): tent kernel on an M-interval grid, two matmuls, closed form on
+  the grid. Exact and DSTD share one closed-form autograd.Function (`_RCClosedForm`, hand-written backward);
+  benchmarks/dstd_vs_exact.py compares them.
 - `spike_time`     firing phase: ideal ramp t = clip(1 - v), or the discharger RC ramp (Eq. 82-85).
 - `ttfs_exact`, `ttfs_dstd`  first threshold crossing of the same ODE without phases (Eq. 28-33, 41-44).
 
@@ -90,9 +91,29 @@ def synapse_beta(weight: Tensor, e_pos: Rev, e_neg: Rev) -> Tensor:
     return torch.where(weight >= 0, bp, bn)
 
 
+class _DecayWeight(torch.autograd.Function):
+    """beta * w with beta recomputed from the sign of w in the backward pass (autograd would save beta, a tensor
+    of the weight's size). Only for reversal potentials that need no gradient."""
+
+    @staticmethod
+    def forward(ctx, weight, bp, bn):
+        ctx.save_for_backward(weight, bp, bn)
+        return torch.where(weight >= 0, bp, bn).mul_(weight)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        weight, bp, bn = ctx.saved_tensors
+        return torch.where(weight >= 0, bp, bn).mul_(grad), None, None
+
+
 def decay_weight(weight: Tensor, e_pos: Rev, e_neg: Rev) -> Tensor:
     """beta * w (>= 0 elementwise, see the module docstring): the contribution of a synapse to f."""
-    return synapse_beta(weight, e_pos, e_neg) * weight
+    bp = torch.reciprocal(_as_rev(e_pos, weight, "e_pos"))
+    bn = torch.reciprocal(_as_rev(e_neg, weight, "e_neg"))
+    if bp.requires_grad or bn.requires_grad or torch.broadcast_shapes(bp.shape, bn.shape, weight.shape) != weight.shape:
+        return torch.where(weight >= 0, bp, bn) * weight
+    return _DecayWeight.apply(weight, bp, bn)
 
 
 def _check_inputs(t_in: Tensor, weight: Tensor) -> Tensor:
@@ -110,10 +131,152 @@ def _check_inputs(t_in: Tensor, weight: Tensor) -> Tensor:
     return t_in.to(weight.dtype)
 
 
-def _rev_cumsum_exclusive(a: Tensor, dim: int) -> Tensor:
-    """R_k = sum_{q > k} a_q along dim, computed from the end (no cancellation)."""
-    r = torch.flip(torch.cumsum(torch.flip(a, (dim,)), dim), (dim,))
-    return r - a
+def _cumsum(x: Tensor, dim: int, exclusive: bool = False, reverse: bool = False) -> Tensor:
+    """Prefix sums along dim by a loop of slice adds into a new tensor (inclusive, or exclusive: y_0 = 0).
+
+    torch.cumsum along a non-innermost dim of a large [B, N, C] tensor walks memory with stride C in its inner
+    loop (measured 1.3 s for [20, 1000, 2000] float32 on one thread); N adds of contiguous [B, C] slices do the
+    same work in ~0.2 s. Summation is sequential in x's dtype (torch.cumsum accumulates float32 in double:
+    the results differ by a few ulp of the running sum). reverse=True sums from the end (suffix sums).
+    """
+    y = torch.empty_like(x)
+    xs, ys = x.movedim(dim, 0), y.movedim(dim, 0)
+    n = xs.shape[0]
+    order = range(n - 1, -1, -1) if reverse else range(n)
+    prev = None
+    for k in order:
+        if prev is None:
+            if exclusive:
+                ys[k].zero_()
+            else:
+                ys[k].copy_(xs[k])
+        else:
+            torch.add(ys[prev], xs[prev] if exclusive else xs[k], out=ys[k])
+        prev = k
+    return y
+
+
+def _cumsum_(x: Tensor, dim: int) -> Tensor:
+    """In-place inclusive prefix sums along dim (x_k += x_{k-1}); returns x."""
+    xs = x.movedim(dim, 0)
+    for k in range(1, xs.shape[0]):
+        xs[k].add_(xs[k - 1])
+    return x
+
+
+class _PrefixSum(torch.autograd.Function):
+    """Inclusive cumulative sum along dim with `_cumsum` in both directions (backward = suffix sums)."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        return _cumsum(x, dim)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        return _cumsum(grad, ctx.dim, reverse=True), None
+
+
+def _closed_form_parts(f: Tensor, w: Tensor):
+    """xc = max(f w, 1e-20) and em = expm1(-xc) in (-1, 0] for v = sum_m g_m w_m phi(a_m) E_m, a_m = f_m w_m."""
+    xc = (f * w).clamp_min_(_TINY)
+    return xc, torch.neg(xc).expm1_()
+
+
+def _tail_exp_(xc: Tensor, dim: int) -> Tensor:
+    """E_m = exp(-sum_{q>m} a_q), in place in xc's buffer: exp(prefix - total) of the running sum of xc.
+
+    The tail sum total - prefix is >= 0 up to rounding (a few ulp of the total), so no clamp is needed
+    (exp of a rounding-level positive number is 1 + O(ulp)).
+    """
+    cs = _cumsum_(xc, dim)
+    return cs.sub_(cs.narrow(dim, cs.shape[dim] - 1, 1).clone()).exp_()
+
+
+def _closed_form_forward(g: Tensor, f: Tensor, w: Tensor, dim: int) -> Tensor:
+    xc, em = _closed_form_parts(f, w)
+    phi_a = em.div_(xc).neg_()  # phi(a), em's buffer
+    e_tail = _tail_exp_(xc, dim)  # xc's buffer
+    return phi_a.mul_(e_tail).mul_(w).mul_(g).sum(dim)  # sum g w phi(a) E: two buffers of g's size
+
+
+def _closed_form_backward(grad: Tensor, g: Tensor, f: Tensor, w: Tensor, dim: int, need_w: bool):
+    """(dv/dg, dv/df, dv/dw) * grad for v = sum_m c_m E_m, c_m = g_m w_m phi(a_m):
+
+        dv/dg_m = w_m phi(a_m) E_m
+        dv/df_m = w_m (g_m w_m phi'(a_m) E_m - P_m),   P_m = sum_{k<m} c_k E_k   (a_m enters every E_k, k < m)
+        dv/dw_m = g_m e^{-a_m} E_m - f_m P_m           (d/dw [w phi(f w)] = e^{-a})
+    with phi'(x) = (e^{-x} - phi(x)) / x (same formula and accuracy as autograd of phi; 0 at the 1e-20 clamp).
+    The intermediates are recomputed (not saved by the forward), every step runs in place, and P_m is a running
+    slice sum subtracted as it goes: at most three buffers of g's size are alive at once, two once the tail
+    factors are done (autograd of the same expression keeps about ten).
+    """
+    gx = grad.unsqueeze(dim)
+    xc, em = _closed_form_parts(f, w)
+    q = torch.div(em, xc)  # -phi(a)
+    e_a = em + 1.0 if need_w else None  # e^{-a}
+    dphi = em.add_(1.0).add_(q).div_(xc)  # phi'(a) = (e^{-a} - phi(a)) / a, em's buffer
+    e_tail = _tail_exp_(xc, dim)  # xc's buffer
+    q.neg_().mul_(e_tail).mul_(w)  # w phi E
+    acc = dphi.mul_(g).mul_(e_tail).mul_(w)  # g w phi' E, then minus P: dv/df / w
+    if need_w:
+        e_a.mul_(g).mul_(e_tail)  # g e^{-a} E, then minus f P
+    del xc, e_tail
+    accs, gs, qs = acc.movedim(dim, 0), g.movedim(dim, 0), q.movedim(dim, 0)
+    ws = e_a.movedim(dim, 0) if need_w else None
+    fs = f.movedim(dim, 0)
+    p_run = torch.zeros_like(accs[0])  # P_m, one slice
+    for m in range(accs.shape[0]):
+        if m > 0:
+            accs[m].sub_(p_run)
+            if need_w:
+                ws[m].sub_(fs[m] * p_run)
+        p_run.addcmul_(gs[m], qs[m])  # + c_m E_m
+    dw = e_a.mul_(gx).sum_to_size(w.shape) if need_w else None
+    df = acc.mul_(w).mul_(gx)
+    dg = q.mul_(gx)
+    return dg, df, dw
+
+
+class _RCClosedForm(torch.autograd.Function):
+    """v = sum_m g_m w_m phi(f_m w_m) exp(-sum_{q>m} f_q w_q) along `dim`; g, f, w broadcastable, f, w >= 0.
+
+    Autograd of the same expression saves ~8 intermediates and runs ~25 backward ops; this saves only the inputs
+    (views, no new memory) and recomputes the few intermediates it needs. Not twice differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, g, f, w, dim):
+        ctx.dim = dim
+        ctx.save_for_backward(g, f, w)
+        return _closed_form_forward(g, f, w, dim)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        g, f, w = ctx.saved_tensors
+        dg, df, dw = _closed_form_backward(grad, g, f, w, ctx.dim, ctx.needs_input_grad[2])
+        return dg.sum_to_size(g.shape), df.sum_to_size(f.shape), dw, None
+
+
+class _RCClosedFormGF(torch.autograd.Function):
+    """As `_RCClosedForm`, with g and f the two halves of one tensor's last dim (gf = [..., g | f]): the gradient
+    comes back as one tensor (no zero-filled slice gradients to add up)."""
+
+    @staticmethod
+    def forward(ctx, gf, w, dim, n):
+        ctx.dim, ctx.n = dim, n
+        ctx.save_for_backward(gf, w)
+        return _closed_form_forward(gf[..., :n], gf[..., n:], w, dim)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        gf, w = ctx.saved_tensors
+        n = ctx.n
+        dg, df, dw = _closed_form_backward(grad, gf[..., :n], gf[..., n:], w, ctx.dim, ctx.needs_input_grad[1])
+        return torch.cat([dg, df], -1), dw, None, None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -132,21 +295,19 @@ def rcspike_exact(t_in: Tensor, weight: Tensor, e_pos: Rev, e_neg: Rev) -> Tenso
         v(1) = sum_k g_k dt_k phi(f_k dt_k) exp(-sum_{q>k} f_q dt_q)
 
     which is the backward recursion v_{k+1} = v_k e^{-f_k dt_k} + g_k (1 - e^{-f_k dt_k}) / f_k unrolled. The
-    tail sum is computed as total - prefix (clamped at 0); since f dt >= 0 every exponent is <= 0.
+    tail sum is computed as total - prefix; since f dt >= 0 every exponent is <= 0 (up to rounding). The sum
+    and its gradient are `_RCClosedFormGF` (hand-written backward, the same code DSTD uses on its M intervals).
     Cost O(B N_in N_out) time and memory, memory-bound (no matmul).
     """
     t = _check_inputs(t_in, weight).clamp(0.0, 1.0)
     n_out = weight.shape[0]
     ts, idx = torch.sort(t, dim=1)  # [B, N]
-    table = torch.cat([weight, decay_weight(weight, e_pos, e_neg)], 0).t()  # [N, 2 N_out]
-    cum = table[idx].cumsum(1)  # [B, N, 2 N_out]: g_k | f_k
-    g, f = cum[..., :n_out], cum[..., n_out:]
+    table = torch.cat([weight.t(), decay_weight(weight, e_pos, e_neg).t()], 1)  # [N, 2 N_out], contiguous rows
+    b, n = idx.shape
+    rows = table.index_select(0, idx.reshape(-1)).view(b, n, 2 * n_out)  # [B, N, 2 N_out]: sorted rows
+    cum = _PrefixSum.apply(rows, 1)  # g_k | f_k
     dt = torch.diff(ts, dim=1, append=torch.ones_like(ts[:, :1])).unsqueeze(-1)  # [B, N, 1]
-    a = f * dt
-    c = g * dt * phi(a)
-    ca = a.cumsum(1)
-    tail = (ca[:, -1:, :] - ca).clamp_min(0.0)  # sum_{q>k} a_q
-    return (c * torch.exp(-tail)).sum(1)
+    return _RCClosedFormGF.apply(cum, dt, 1, n_out)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -187,20 +348,22 @@ def dstd_cumulative_spikes(t: Tensor, points: Tensor, widths: Tensor) -> Tensor:
     weights of spike j on grid points 0..m (Eq. 38, 45-47), i.e. the share of interval m in which it is active.
     Piecewise linear in t, so gradients reach the spike times.
     """
-    return ((points[1:, None] - t.unsqueeze(-2)) / widths[:, None]).clamp(0.0, 1.0)
+    x = points[1:, None] - t.unsqueeze(-2)
+    if x.requires_grad:
+        return (x / widths[:, None]).clamp(0.0, 1.0)
+    return x.div_(widths[:, None]).clamp_(0.0, 1.0)  # no graph: one buffer
 
 
 def rcspike_grid_solution(g: Tensor, f: Tensor, widths: Tensor, dim: int = -2) -> Tensor:
     """v at the end of the grid, given per-interval drive g and decay f along `dim` (Eq. 39-40), f >= 0.
 
     v = sum_m g_m dT_m phi(f_m dT_m) exp(-sum_{q>m} f_q dT_q)
+
+    Computed by `_RCClosedForm` (hand-written backward: saves only g and f, no intermediates).
     """
     shape = [1] * g.dim()
     shape[dim] = widths.shape[0]
-    w = widths.view(shape)
-    a = f * w
-    c = g * w * phi(a)
-    return (c * torch.exp(-_rev_cumsum_exclusive(a, dim))).sum(dim)
+    return _RCClosedForm.apply(g, f, widths.view(shape), dim)
 
 
 def rcspike_dstd(
@@ -216,18 +379,19 @@ def rcspike_dstd(
     """DSTD approximation of v(1) (PAPER.md Eq. 36-40, 45-47): [B, N_in] x [N_out, N_in] -> [B, N_out].
 
     steps = M grid intervals; offset in [0, 1/M] fixes the grid, None draws it uniformly from (0, 1/M] (with
-    `generator` if given). Work: S [B, M, N_in] (elementwise), then ONE matmul S @ [W; beta W]^T giving
-    g~ and f~ [B, M, N_out] (the paper's two matmuls, fused), then the closed form on the grid (O(B M N_out)).
+    `generator` if given). Work: S [B, M, N_in] (elementwise), then the paper's two matmuls S @ W^T and
+    S @ (beta W)^T giving g~ and f~ [B, M, N_out], then the closed form on the grid (O(B M N_out), hand-written
+    backward). Two matmuls rather than one on [W; beta W] save the concatenation and its gradient split.
     Error vs `rcspike_exact`: O(M^-2 |E|^-1); exact for f = 0.
     """
     t = _check_inputs(t_in, weight).clamp(0.0, 1.0)
     if offset is None:
         offset = draw_offset(steps, generator)
     points, widths, _ = dstd_grid(steps, offset, t.dtype, t.device)
-    n_out = weight.shape[0]
     s = dstd_cumulative_spikes(t, points, widths)  # [B, M, N]
-    gf = F.linear(s, torch.cat([weight, decay_weight(weight, e_pos, e_neg)], 0))  # [B, M, 2 N_out]
-    return rcspike_grid_solution(gf[..., :n_out], gf[..., n_out:], widths, dim=1)
+    g = F.linear(s, weight)  # [B, M, N_out]
+    f = F.linear(s, decay_weight(weight, e_pos, e_neg))
+    return _RCClosedForm.apply(g, f, widths.view(1, -1, 1), 1)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -279,8 +443,48 @@ def _first_crossing(start: Tensor, width: Tensor, v0: Tensor, g: Tensor, f: Tens
     return t
 
 
+class _Scan(torch.autograd.Function):
+    """v_0 = 0, v_{k+1} = v_k d_k + c_k along `dim` (same-shape decay/charge); hand-written adjoint.
+
+    Forward: one fused multiply-add per step into a preallocated output (autograd of the loop would allocate
+    two tensors, record two nodes and save two tensors per step, then stack them). Backward: the adjoint
+    recursion lam_k = grad_k + lam_{k+1} d_k (one op per step), then grad_c_k = lam_{k+1} and
+    grad_d_k = lam_{k+1} v_k, vectorised. Saves decay and v only.
+    """
+
+    @staticmethod
+    def forward(ctx, decay, charge, dim):
+        v = torch.empty_like(charge)
+        dd, cc, vv = decay.movedim(dim, 0), charge.movedim(dim, 0), v.movedim(dim, 0)
+        vv[0].zero_()
+        for k in range(cc.shape[0] - 1):
+            torch.addcmul(cc[k], vv[k], dd[k], out=vv[k + 1])
+        ctx.dim = dim
+        ctx.save_for_backward(decay, v)
+        return v
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        decay, v = ctx.saved_tensors
+        dim = ctx.dim
+        lam = torch.empty_like(v)
+        dd, gg, ll, vv = decay.movedim(dim, 0), grad.movedim(dim, 0), lam.movedim(dim, 0), v.movedim(dim, 0)
+        n = vv.shape[0]
+        ll[n - 1].copy_(gg[n - 1])
+        for k in range(n - 2, -1, -1):
+            torch.addcmul(gg[k], ll[k + 1], dd[k], out=ll[k])
+        gc = torch.zeros_like(v)
+        gc.movedim(dim, 0)[:-1].copy_(ll[1:])
+        gd = torch.zeros_like(v)
+        torch.mul(ll[1:], vv[:-1], out=gd.movedim(dim, 0)[:-1])
+        return gd, gc, None
+
+
 def _scan_v(decay: Tensor, charge: Tensor, dim: int) -> Tensor:
     """v_0 = 0, v_{k+1} = v_k decay_k + charge_k along dim; returns [v_0..v_{K-1}] (K = size along dim)."""
+    if decay.shape == charge.shape and decay.dtype == charge.dtype:
+        return _Scan.apply(decay, charge, dim)
     decay = decay.movedim(dim, 0)
     charge = charge.movedim(dim, 0)
     v = torch.zeros_like(charge[0])
@@ -305,8 +509,12 @@ def ttfs_exact(
     Same ODE as RC-Spike, integrated from t = 0 without a phase end; the output is the first time v reaches
     `threshold` (> 0), or `no_spike` (default +inf) if it never does. Inputs: times >= 0 (negative clamped to 0),
     +inf = no input spike. Sort once, cumulative sums for f_k, g_k, v at the spike times by the stable forward
-    recursion v_{k+1} = v_k e^{-f_k dt_k} + g_k dt_k phi(f_k dt_k) (a loop over N_in of [B, N_out] steps),
-    then one vectorised candidate per interval (last interval open-ended) and a min.
+    recursion v_{k+1} = v_k e^{-f_k dt_k} + g_k dt_k phi(f_k dt_k) (`_Scan`: a loop over N_in of fused
+    [B, N_out] steps, hand-written adjoint). v is monotone inside an interval (one exponential), so the crossing
+    lies in the first interval k with v_{k+1} >= threshold, or else in the open last interval: a vectorised
+    first-hit search picks k, and the closed-form candidate (Eq. 28) is evaluated there only ([B, N_out]),
+    instead of one candidate per interval ([B, N_in, N_out]) and a min: same result, the same gradient
+    (a min passes its gradient to the chosen candidate only).
     """
     t = _check_inputs(t_in, weight).clamp_min(0.0)
     n_out = weight.shape[0]
@@ -314,14 +522,30 @@ def ttfs_exact(
     fin = torch.isfinite(ts)
     tmax = torch.where(fin, ts, torch.zeros_like(ts)).amax(1, keepdim=True)
     ts = torch.where(fin, ts, tmax)  # missing spikes sit (weightless) at the last real one
-    table = torch.cat([weight, decay_weight(weight, e_pos, e_neg)], 0).t()
-    cum = (table[idx] * fin.unsqueeze(-1).to(table.dtype)).cumsum(1)
+    table = torch.cat([weight.t(), decay_weight(weight, e_pos, e_neg).t()], 1)  # [N, 2 N_out], contiguous rows
+    b, n = idx.shape
+    rows = table.index_select(0, idx.reshape(-1)).view(b, n, 2 * n_out)
+    cum = _PrefixSum.apply(rows * fin.unsqueeze(-1).to(table.dtype), 1)
     g, f = cum[..., :n_out], cum[..., n_out:]
     dt = torch.diff(ts, dim=1, append=ts[:, -1:]).unsqueeze(-1)  # last entry unused by the scan
     a = f * dt
     v = _scan_v(torch.exp(-a), g * dt * phi(a), dim=1)  # v at each sorted spike time
-    width = torch.cat([dt[:, :-1], torch.full_like(dt[:, -1:], math.inf)], 1)
-    out = _first_crossing(ts.unsqueeze(-1), width, v, g, f, float(threshold), dim=1)
+    n = v.shape[1]
+    with torch.no_grad():  # the interval holding the first crossing (no candidate search over all N)
+        if n > 1:
+            hit = v[:, 1:] >= threshold  # [B, N-1, N_out]: v at the end of interval k reached threshold
+            first = hit.to(torch.uint8).argmax(1)  # first such k (argmax returns the first maximum)
+            any_hit = hit.gather(1, first.unsqueeze(1)).squeeze(1)
+            k = torch.where(any_hit, first, torch.full_like(first, n - 1))
+        else:
+            any_hit = torch.zeros(v.shape[0], n_out, dtype=torch.bool, device=v.device)
+            k = torch.zeros(v.shape[0], n_out, dtype=torch.long, device=v.device)
+    k1 = k.unsqueeze(1)
+    start = ts.gather(1, k).unsqueeze(1)  # [B, 1, N_out]
+    width = torch.where(any_hit, dt.squeeze(-1).gather(1, k), torch.full_like(start[:, 0], math.inf)).unsqueeze(1)
+    out = _first_crossing(start, width, v.gather(1, k1), g.gather(1, k1), f.gather(1, k1), float(threshold), dim=1)
+    # v is monotone inside an interval, so a hit interval holds the crossing; only rounding can put s past its end
+    out = torch.where(any_hit & torch.isinf(out), (start + width).squeeze(1), out)
     if not math.isinf(no_spike):
         out = torch.where(torch.isinf(out), torch.full_like(out, no_spike), out)
     return out
