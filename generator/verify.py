@@ -28,6 +28,7 @@ Units: times in model units (one phase = 1) unless a name ends in ``_ns`` or ``_
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
@@ -43,6 +44,9 @@ from generator.execute import Executor, Failed
 
 FLOWS = ("bottom-up", "top-down")
 MODES = ("auto", "network", "column")
+#: reversal potentials of the model side: the card's global E± (as trained) or each synapse's own E± from the
+#: λ(I) of its mapped current (generator.circuit.mapping.per_synapse_reversal)
+MODEL_E = ("global", "per-synapse")
 #: networks with at most this many synapses are simulated whole (``mode="auto"``); bigger ones column by column
 NETWORK_MODE_MAX_SYNAPSES = 2000
 #: at most this many points per membrane/output trace kept in memory for the plots
@@ -105,18 +109,22 @@ def _phi(f: float, dt: float) -> float:
     return dt if abs(x) < 1e-12 else -math.expm1(-x) / f
 
 
-def model_membrane_trace(t_in: Sequence[float], weights: Sequence[float], e_pos: float, e_neg: float,
-                         e_dis: float | None = None, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+def model_membrane_trace(t_in: Sequence[float], weights: Sequence[float], e_pos: float | Sequence[float],
+                         e_neg: float | Sequence[float], e_dis: float | None = None,
+                         n: int = 400) -> tuple[np.ndarray, np.ndarray]:
     """The model's membrane potential v(t) of one neuron over its accumulation phase [0, 1) and firing
     phase [1, 2] (model units), for the plots (PAPER.md Eq. 20 and 82-85).
 
     Accumulation: dv/dt = sum_j w_j (1 - v/E_j) theta(t - t_j), E_j = e_pos for w_j >= 0 else e_neg, solved
     exactly between input spikes. Firing: the ramp dv/dt = 1 (or the RC ramp with finite ``e_dis``) up to the
-    threshold 1, where the neuron fires; v is held at 1 afterwards.
+    threshold 1, where the neuron fires; v is held at 1 afterwards. ``e_pos``/``e_neg``: one number, or one
+    per input synapse (per-synapse reversal potentials, a row of the [N_out, N_in] tensors).
     """
     t_in = np.asarray(t_in, dtype=float)
     w = np.asarray(weights, dtype=float)
-    beta = np.where(w >= 0, 1.0 / e_pos, 1.0 / e_neg)
+    ep = np.broadcast_to(np.asarray(e_pos, dtype=float), w.shape)
+    en = np.broadcast_to(np.asarray(e_neg, dtype=float), w.shape)
+    beta = np.where(w >= 0, 1.0 / ep, 1.0 / en)
     grid = np.linspace(0.0, 2.0, 2 * n + 1)
     out = np.empty_like(grid)
     order = np.argsort(t_in, kind="stable")
@@ -156,13 +164,17 @@ class ModelRun:
     split: str  # "test" or "train"
 
 
-def model_spike_times(model_dir: str | os.PathLike, x: "Any", e_dis: float | None | str = "card"
+def model_spike_times(model_dir: str | os.PathLike, x: "Any", e_dis: float | None | str = "card",
+                      reversal: Sequence[tuple[np.ndarray, np.ndarray]] | None = None
                       ) -> tuple[list[np.ndarray], dict]:
     """Spike times of every layer for inputs ``x`` [B, N_in] (eval mode, noise 0, the card's eval solver,
     which is the exact solver for MLPs). Returns ([input, layer 1, ..., output] as float64 arrays, card).
 
     ``e_dis``: "card" keeps the trained firing-phase ramp; a number (or None = ideal ramp) replaces it in
     every layer (e.g. the profile's measured E_dis: the model's prediction of the circuit's real ramp).
+    ``reversal``: None keeps the trained global E±; else one (e_pos, e_neg) pair of arrays [N_out, N_in] per
+    spiking layer (e.g. :func:`generator.circuit.mapping.per_synapse_reversal`) that replaces them. The
+    weights are never changed.
     """
     import torch
 
@@ -175,15 +187,43 @@ def model_spike_times(model_dir: str | os.PathLike, x: "Any", e_dis: float | Non
         for layer in network.layers:
             if hasattr(layer, "e_dis"):
                 layer.e_dis = None if e_dis is None else float(e_dis)
+    if reversal is not None:
+        _set_reversal(network, reversal, model_dir)
     with torch.no_grad():
         xin = x.reshape(x.shape[0], -1) if x.ndim > 2 else x
         outs = network.forward_all(xin)
     return [xin.double().numpy()] + [o.double().reshape(o.shape[0], -1).numpy() for o in outs], card
 
 
+def _set_reversal(network, reversal: Sequence[tuple[np.ndarray, np.ndarray]], model_dir) -> None:
+    """Give every spiking layer of ``network`` its own E± tensors (float32, [N_out, N_in])."""
+    import torch
+
+    layers = network.spiking_layers
+    if len(reversal) != len(layers):
+        raise VerifyError(f"{len(reversal)} per-synapse E± pairs for the {len(layers)} spiking layers of {model_dir}")
+    for k, (layer, (ep, en)) in enumerate(zip(layers, reversal)):
+        shape = tuple(layer.weight.shape)
+        ep = torch.as_tensor(np.asarray(ep, dtype=np.float64), dtype=torch.float32)
+        en = torch.as_tensor(np.asarray(en, dtype=np.float64), dtype=torch.float32)
+        if tuple(ep.shape) != shape or tuple(en.shape) != shape:
+            raise VerifyError(f"layer {k} of {model_dir}: per-synapse E± of shapes {tuple(ep.shape)}/{tuple(en.shape)}"
+                              f" do not match its weight {shape} [out, in]")
+        if not (bool((ep > 0).all()) and bool((en < 0).all()) and bool(torch.isfinite(ep).all())
+                and bool(torch.isfinite(en).all())):
+            raise VerifyError(f"layer {k} of {model_dir}: per-synapse E± must be finite with E+ > 0 > E-")
+        for name, val in (("e_pos", ep), ("e_neg", en)):
+            if name in layer._buffers:
+                layer._buffers[name] = val
+            else:
+                setattr(layer, name, val)
+
+
 def load_model_run(model_dir: str | os.PathLike, n: int, *, split: str = "test", offset: int = 0,
-                   data_dir: str | os.PathLike | None = None, e_dis: float | None | str = "card") -> ModelRun:
-    """The first ``n`` samples (after ``offset``) of the model's dataset split through the model."""
+                   data_dir: str | os.PathLike | None = None, e_dis: float | None | str = "card",
+                   reversal: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> ModelRun:
+    """The first ``n`` samples (after ``offset``) of the model's dataset split through the model
+    (``e_dis``, ``reversal``: see :func:`model_spike_times`)."""
     from generator.model.data import load_dataset
     from generator.model.train import read_card
 
@@ -200,7 +240,7 @@ def load_model_run(model_dir: str | os.PathLike, n: int, *, split: str = "test",
     if n <= 0 or offset + n > total:
         raise VerifyError(f"asked for {n} {split} samples (offset {offset}) but {card['dataset']} has {total}")
     idx = order[offset:offset + n]
-    times, card = model_spike_times(model_dir, x[idx], e_dis)
+    times, card = model_spike_times(model_dir, x[idx], e_dis, reversal)
     return ModelRun(card=card, times=times, labels=y.numpy()[idx].astype(int), indices=np.asarray(idx), split=split)
 
 
@@ -563,20 +603,26 @@ def layer_metrics(model_times: list[np.ndarray], col: Collected, t_phase: float,
 
 
 def _evaluate_scales(weights, card, profile, params, model_times, mode, executor, workroot, *, timeout_s, clip,
-                     columns_per_layer, pairs: list[tuple[float, float]], log: list) -> list[float]:
+                     columns_per_layer, pairs: list[tuple[float, float]], log: list,
+                     model_times_for: Callable[[Design], list[np.ndarray]] | None = None) -> list[float]:
     """Calibration objective for each (scale_pos, scale_neg): output-layer RMSE (ns) on the calibration samples
     (column mode: RMSE over the simulated columns of every layer), with the mean signed error (ns, circuit -
-    model): [(rmse, bias), ...]. Runs all pairs x samples in one map."""
+    model): [(rmse, bias), ...]. Runs all pairs x samples in one map.
+
+    ``model_times_for(design)``: the model's spike times for that design (per-synapse E± depend on the scaled
+    currents); None = ``model_times`` for every pair."""
     from generator.circuit.mapping import design_from_weights
 
     jobs, owner = [], []
+    times_of: dict[int, list[np.ndarray]] = {}
     for pi, (sp, sn) in enumerate(pairs):
         try:
             d = design_from_weights(weights, card, profile, params, scale_pos=sp, scale_neg=sn, clip=clip)
         except DesignError as exc:
             log.append({"scale_pos": sp, "scale_neg": sn, "error": str(exc).splitlines()[0]})
             continue
-        js = build_jobs(d, model_times, mode, workroot, timeout_s=timeout_s, columns_per_layer=columns_per_layer,
+        times_of[pi] = model_times_for(d) if model_times_for is not None else model_times
+        js = build_jobs(d, times_of[pi], mode, workroot, timeout_s=timeout_s, columns_per_layer=columns_per_layer,
                         tag=f"p{sp:.4f}_n{sn:.4f}_")
         jobs += js
         owner += [pi] * len(js)
@@ -590,17 +636,18 @@ def _evaluate_scales(weights, card, profile, params, model_times, mode, executor
             continue
         col = collect(sel[0][0].design, [j for j, _ in sel], [r for _, r in sel], n)
         ok = ~col.sample_failed
+        mt = times_of[pi]
         if col.failures:
             log.append({"scale_pos": sp, "scale_neg": sn, "failed_jobs": len(col.failures),
                         "first_failure": col.failures[0]})
         if mode == "network":
-            m = model_times[-1][ok].ravel()
+            m = mt[-1][ok].ravel()
             c = np.array([_as_time(x) for x in col.times[-1][ok].ravel()])
         else:
             ms, cs = [], []
             for k in range(len(col.times)):
                 sim = col.simulated[k]
-                ms.append(model_times[k + 1][sim])
+                ms.append(mt[k + 1][sim])
                 cs.append(np.array([_as_time(x) for x in col.times[k][sim]]))
             m, c = np.concatenate(ms), np.concatenate(cs)
         if m.size:
@@ -616,8 +663,11 @@ def _evaluate_scales(weights, card, profile, params, model_times, mode, executor
 def calibrate(model_dir, profile: DeviceProfile, params: CircuitParams, *, flow: str, n_samples: int,
               executor: Executor, workroot: Path, mode: str, timeout_s: float = 600.0, clip: bool = False,
               columns_per_layer: int | None = None, data_dir=None, model_e_dis: float | None | str = "card",
-              search: str = "secant") -> dict:
+              search: str = "secant", model_e: str = "global") -> dict:
     """Find the current scale(s) on ``n_samples`` TRAINING samples (disjoint from the verified test samples).
+
+    ``model_e="per-synapse"``: every candidate scale is compared with the model run with that design's own
+    per-synapse E± (:func:`model_times_for_design`).
 
     Returns {"scale_pos", "scale_neg", "rmse_ns" (calibration objective), "history", "samples" (train
     indices), "failures"}.
@@ -630,7 +680,11 @@ def calibrate(model_dir, profile: DeviceProfile, params: CircuitParams, *, flow:
     params = map_model(model_dir, profile, params, clip=True).params
     run = load_model_run(model_dir, n_samples, split="train", data_dir=data_dir, e_dis=model_e_dis)
     log: list = []
-    kw = dict(timeout_s=timeout_s, clip=clip, columns_per_layer=columns_per_layer, log=log)
+    # per-synapse E± depend on each candidate design's currents: the model side is re-run per design
+    times_for = (functools.partial(model_times_for_design, model_dir, run.times[0], profile=profile,
+                                   e_dis=model_e_dis) if model_e == "per-synapse" else None)
+    kw = dict(timeout_s=timeout_s, clip=clip, columns_per_layer=columns_per_layer, log=log,
+              model_times_for=times_for)
 
     if flow == "bottom-up":
         def objective(scales):
@@ -660,6 +714,28 @@ def calibrate(model_dir, profile: DeviceProfile, params: CircuitParams, *, flow:
             "failures": log[:20]}
 
 
+def model_times_for_design(model_dir: str | os.PathLike, inputs: np.ndarray, design: Design,
+                           profile: DeviceProfile, e_dis: float | None | str = "card") -> list[np.ndarray]:
+    """The model's spike times [input, layer 1, ..., output] for input spikes ``inputs`` [B, N_in] (model
+    units) with every synapse's E± from its current in ``design`` (A, after the calibration scale) via the
+    profile's λ(I) tables (:func:`generator.circuit.mapping.per_synapse_reversal`)."""
+    import torch
+
+    from generator.circuit.mapping import per_synapse_reversal
+
+    x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+    return model_spike_times(model_dir, x, e_dis, per_synapse_reversal(design, profile))[0]
+
+
+def _reversal_summary(reversal) -> list[dict]:
+    """Range of the per-synapse E± per layer, for the report (dimensionless)."""
+    out = []
+    for k, (ep, en) in enumerate(reversal):
+        out.append({"layer": k, "e_pos_min": float(np.min(ep)), "e_pos_max": float(np.max(ep)),
+                    "e_neg_min": float(np.min(en)), "e_neg_max": float(np.max(en))})
+    return out
+
+
 def _relocate(path: str, old_root: str, new_root: Path) -> str:
     return str(new_root / Path(path).relative_to(old_root)) if path and path.startswith(old_root) else path
 
@@ -669,7 +745,8 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
                  calib_samples: int = 4, scales: tuple[float, float] | None = None, executor: Executor | None = None,
                  timeout_s: float = 600.0, sample_timeouts: dict[int, float] | None = None, clip: bool = False,
                  columns_per_layer: int | None = None, data_dir: str | os.PathLike | None = None,
-                 plots: bool = True, model_e_dis: str | float | None = "card", search: str = "secant") -> dict:
+                 plots: bool = True, model_e_dis: str | float | None = "card", search: str = "secant",
+                 model_e: str = "global") -> dict:
     """Run the verification loop and write ``out_dir/report.json`` (+ plots, failed decks, worst sample's deck).
 
     ``profile``: DeviceProfile or its JSON path (default profiles/sky130_tt_27C.json). ``params``: circuit
@@ -678,15 +755,20 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
     ``columns_per_layer``: column mode only, simulate this many evenly spread neurons of each hidden layer (the
     output layer is always complete, for class agreement). ``model_e_dis``: the firing-phase ramp of the
     model side: "card" (as trained), "profile" (the measured E_dis of the circuit's discharger), "ideal", or a
-    number. Returns the report dict.
+    number. ``model_e``: reversal potentials of the model side: "global" (the card's E±, as trained) or
+    "per-synapse" (each synapse's E± from the λ(I) of its mapped current, after calibration; the weights
+    stay as trained, so the change of the error measures the modelling error of one global E±).
+    Returns the report dict.
     """
-    from generator.circuit.mapping import map_model, read_trained_model
+    from generator.circuit.mapping import map_model, per_synapse_reversal, read_trained_model
 
     t_start = time.monotonic()
     if flow not in FLOWS:
         raise VerifyError(f"unknown flow {flow!r}; choose one of {', '.join(FLOWS)}")
     if mode not in MODES:
         raise VerifyError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if model_e not in MODEL_E:
+        raise VerifyError(f"unknown model_e {model_e!r}; choose one of {', '.join(MODEL_E)}")
     out = Path(out_dir)
     if not isinstance(profile, DeviceProfile):
         ppath = Path(profile) if profile else DEFAULT_PROFILE
@@ -725,13 +807,15 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
             cal = calibrate(model_dir, profile, params, flow=flow, n_samples=calib_samples, executor=executor,
                             workroot=out / ".work_calib", mode=mode, timeout_s=timeout_s, clip=clip,
                             columns_per_layer=columns_per_layer, data_dir=data_dir, model_e_dis=model_e_dis,
-                            search=search)
+                            search=search, model_e=model_e)
         else:
             cal = {"scale_pos": float(scales[0]), "scale_neg": float(scales[1]), "given": True}
         t_cal = time.monotonic() - t_cal
         design = map_model(model_dir, profile, params, scale_pos=cal["scale_pos"], scale_neg=cal["scale_neg"],
                            clip=clip)
-        run = load_model_run(model_dir, n_samples, split="test", data_dir=data_dir, e_dis=model_e_dis)
+        reversal = per_synapse_reversal(design, profile) if model_e == "per-synapse" else None
+        run = load_model_run(model_dir, n_samples, split="test", data_dir=data_dir, e_dis=model_e_dis,
+                             reversal=reversal)
         work = out / ".work"
         shutil.rmtree(work, ignore_errors=True)
         jobs = build_jobs(design, run.times, mode, work, timeout_s=timeout_s, sample_timeouts=sample_timeouts,
@@ -796,7 +880,8 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
         "model": {"dir": Path(model_dir).as_posix(), "name": card.get("name"), "arch": card.get("arch"),
                   "dataset": card.get("dataset"), "e_pos": card.get("e_pos"), "e_neg": card.get("e_neg"),
                   "e_dis": card.get("e_dis"), "test_accuracy_card": card.get("test_accuracy"),
-                  "e_dis_used": eff_e_dis},
+                  "e_dis_used": eff_e_dis, "model_e": model_e,
+                  "per_synapse_e": _reversal_summary(reversal) if reversal is not None else None},
         "flow": flow, "mode": mode, "corner": params.corner, "temp": params.temp,
         "params": asdict(design.params), "profile": {"e_pos": profile.e_pos, "e_neg": profile.e_neg, "e_dis": profile.e_dis,
                                              "corner": profile.corner, "temp": profile.temp},
@@ -814,7 +899,7 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
 
     plots_written = []
     if plots and n_ok:
-        plots_written = _write_plots(out, report, design, run, col, worst, eff_e_dis)
+        plots_written = _write_plots(out, report, design, run, col, worst, eff_e_dis, reversal)
     report["plots"] = plots_written
     R.write_report(out / "report.json", report)
     # timings vary from run to run: kept apart so report.json stays byte-identical for equal inputs
@@ -825,7 +910,7 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
 
 
 def _write_plots(out: Path, report: dict, design: Design, run: ModelRun, col: Collected, worst: dict | None,
-                 e_dis: float | None) -> list[str]:
+                 e_dis: float | None, reversal: list | None = None) -> list[str]:
     from generator import report as R
 
     names = layer_names(len(design.layers))
@@ -851,7 +936,11 @@ def _write_plots(out: Path, report: dict, design: Design, run: ModelRun, col: Co
             keys = [f"{k}:{i}" for i in range(layer.n_out)]
             if not all(key in tr for key in keys):
                 continue
-            model_tr = [model_membrane_trace(run.times[k][s], layer.weights[i], design.e_pos, design.e_neg, e_dis)
+            if reversal is None:
+                e_rows = [(design.e_pos, design.e_neg)] * layer.n_out
+            else:
+                e_rows = [(reversal[k][0][i], reversal[k][1][i]) for i in range(layer.n_out)]
+            model_tr = [model_membrane_trace(run.times[k][s], layer.weights[i], e_rows[i][0], e_rows[i][1], e_dis)
                         for i in range(layer.n_out)]
             panels.append({"name": names[k], "model": model_tr, "circuit": [tr[key] for key in keys],
                            "model_spikes": run.times[k + 1][s].tolist(),

@@ -375,3 +375,62 @@ def weights_from_currents(design: Design) -> list[np.ndarray]:
         c = np.asarray(layer.currents, dtype=np.float64)
         out.append(np.where(c > 0, c / (unit * design.scale_pos), c / (unit * design.scale_neg)))
     return out
+
+
+# ---------------------------------------------------------------------------------------------- per-synapse E±
+#: λ-versus-current tables of DeviceProfile.tables, per stack (fields "i0" A, "lambda" 1/V)
+LAMBDA_TABLE_KEYS = {"nmos": "lambda_n_vs_i", "pmos": "lambda_p_vs_i"}
+
+
+def _lambda_of(profile: DeviceProfile, stack: str, current: np.ndarray) -> np.ndarray:
+    """λ (1/V) of the ``stack`` synapse at current magnitudes ``current`` (A), linear in log current.
+
+    Currents outside the characterised range take the nearest end's λ (the table spans the usable
+    range of the memory transistor, 10 nA..3 µA, so this only touches synapses at the very ends).
+    """
+    key = LAMBDA_TABLE_KEYS[stack]
+    tab = (profile.tables or {}).get(key)
+    if not isinstance(tab, dict) or "i0" not in tab or "lambda" not in tab:
+        raise DesignError(f"device profile lacks the table {key!r} ({{'i0', 'lambda'}}); regenerate it with "
+                          "`imcgen characterize`")
+    i0 = np.asarray(tab["i0"], dtype=np.float64)
+    lam = np.asarray(tab["lambda"], dtype=np.float64)
+    ok = np.isfinite(i0) & np.isfinite(lam) & (i0 > 0) & (lam > 0)
+    i0, lam = i0[ok], lam[ok]
+    if i0.size < 2:
+        raise DesignError(f"device profile table {key!r} needs >= 2 points with i0 > 0 and lambda > 0; regenerate "
+                          "it with `imcgen characterize`")
+    order = np.argsort(i0, kind="stable")
+    return np.interp(np.log(np.asarray(current, dtype=np.float64)), np.log(i0[order]), lam[order])
+
+
+def per_synapse_reversal(design: Design, profile: DeviceProfile) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Reversal potentials of every synapse from its own mapped current (beyond the paper's global E±).
+
+    Why: λ of the synapse stacks depends on their current (the PMOS λ falls by a third between 50 and
+    500 nA), so one global E± per sign misstates the conductance of the strong and weak synapses. Per layer:
+
+        E+_ij = 1 / (V_th λ_N(I_ij))    where I_ij > 0 (NMOS stack)
+        E-_ij = -1 / (V_th λ_P(|I_ij|)) where I_ij < 0 (PMOS stack)
+
+    (dimensionless, model units; V_th = params.v_th in V, λ in 1/V from the profile's ``lambda_n_vs_i`` /
+    ``lambda_p_vs_i`` tables, interpolated linearly in log current and held at the table ends). The
+    currents (A) are the Design's, i.e. after the calibration scale. Every other position (zero current,
+    or the other sign) holds the Design's global ``e_pos`` / ``e_neg``, so the arrays can be handed to
+    the model as E± tensors broadcastable to the weight [N_out, N_in].
+
+    Returns one (e_pos, e_neg) pair of float64 arrays [N_out, N_in] per layer.
+    """
+    v_th = float(design.params.v_th)
+    out = []
+    for layer in design.layers:
+        cur = np.asarray(layer.currents, dtype=np.float64).reshape(layer.n_out, layer.n_in)
+        e_pos = np.full(cur.shape, float(design.e_pos))
+        e_neg = np.full(cur.shape, float(design.e_neg))
+        pos, neg = cur > 0, cur < 0
+        if pos.any():
+            e_pos[pos] = 1.0 / (v_th * _lambda_of(profile, "nmos", cur[pos]))
+        if neg.any():
+            e_neg[neg] = -1.0 / (v_th * _lambda_of(profile, "pmos", -cur[neg]))
+        out.append((e_pos, e_neg))
+    return out

@@ -52,7 +52,7 @@ def _scales(scale: Optional[float], scale_pos: Optional[float], scale_neg: Optio
 
 def _run_verify(model: Path, out: Path, *, profile: Path, samples: int, flow: str, corner, temp, executor: str,
                 workers, address, calib_samples: int, mode: str, scales, columns_per_layer, timeout: float,
-                clip: bool, model_e_dis: str = "card", search: str = "secant") -> dict:
+                clip: bool, model_e_dis: str = "card", search: str = "secant", model_e: str = "global") -> dict:
     from generator.design import DesignError
     from generator.execute import get_executor
     from generator.verify import VerifyError, verify_model
@@ -67,7 +67,7 @@ def _run_verify(model: Path, out: Path, *, profile: Path, samples: int, flow: st
             return verify_model(model, out_dir=out, profile=prof, params=params, n_samples=samples, flow=flow,
                                 mode=mode, calib_samples=calib_samples, scales=scales, executor=ex,
                                 timeout_s=timeout, clip=clip, columns_per_layer=columns_per_layer,
-                                model_e_dis=_e_dis_choice(model_e_dis), search=search)
+                                model_e_dis=_e_dis_choice(model_e_dis), search=search, model_e=model_e)
     except (VerifyError, DesignError) as exc:
         _fail(str(exc))
 
@@ -144,6 +144,9 @@ def register(app: typer.Typer) -> None:
         clip=typer.Option(False, "--clip", help="limit currents beyond the device range instead of failing"),
         model_e_dis=typer.Option("card", "--model-e-dis", help="firing-phase ramp on the model side: card (as "
                                  "trained) | profile (the measured E_dis of the discharger) | ideal | a number"),
+        model_e=typer.Option("global", "--model-e", help="reversal potentials E± (dimensionless) on the model side: "
+                             "global (the card's, as trained) | per-synapse (each synapse's from the profile's "
+                             "λ(I) at its mapped current, after calibration; weights unchanged)"),
         search=typer.Option("secant", "--search", help="bottom-up scale search: secant (root of the mean error, "
                             "then 1 %% steps; ~6 evaluations) | grid (coarse-to-fine grid, ~15 evaluations)"),
         as_json=typer.Option(False, "--json", help='print {"rmse_ns","max_abs_ns","class_agreement","n_samples","flow"} as the last line'),
@@ -162,14 +165,14 @@ def register(app: typer.Typer) -> None:
         scale_pos: Optional[float] = common["scale_pos"], scale_neg: Optional[float] = common["scale_neg"],
         columns_per_layer: Optional[int] = common["columns_per_layer"], timeout: float = common["timeout"],
         clip: bool = common["clip"], model_e_dis: str = common["model_e_dis"], search: str = common["search"],
-        as_json: bool = common["as_json"],
+        model_e: str = common["model_e"], as_json: bool = common["as_json"],
     ) -> None:
         """Re-simulate the mapped circuit in ngspice on test samples and compare its spike times with the model."""
         out = out or Path("results") / model.name / "verify"
         rep = _run_verify(model, out, profile=profile, samples=samples, flow=flow, corner=corner, temp=temp,
                           executor=executor, workers=workers, address=address, calib_samples=calib_samples,
                           mode=mode, scales=_scales(scale, scale_pos, scale_neg), columns_per_layer=columns_per_layer,
-                          timeout=timeout, clip=clip, model_e_dis=model_e_dis, search=search)
+                          timeout=timeout, clip=clip, model_e_dis=model_e_dis, search=search, model_e=model_e)
         _print_summary(rep, out, as_json)
 
     @app.command("build")
