@@ -9,6 +9,7 @@ Units: volts (V), amperes (A), farads (F), seconds (s), micrometres (µm) for de
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -29,24 +30,32 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename: a crash never leaves a half-written file.
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``, on error delete it.
 
-    The file gets the usual permissions (0666 less the umask), not mkstemp's private 0600.
+    For writers that need a file name (KLayout databases, GDS): a crash never leaves a half-written file. The file
+    gets the usual permissions (0666 less the umask), not mkstemp's private 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + rename, see :func:`atomic_output`)."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -196,7 +196,6 @@ def mos_stack(kind: str = "n", w: float = 1.0, l: float = 0.25, n: int = 1, pad_
             rect(c, L.MET1, g.sd_x[0] - MCON / 2 - m, yc - MCON / 2 - m, g.sd_x[-1] + MCON / 2 + m, yc + MCON / 2 + m)
             add_port(c, name, (g.sd_x[0] + g.sd_x[-1]) / 2, yc, L.MET1)
     # gates with their contact pads
-    po = pad_offset()
     for k in range(n):
         y0, y1 = gy0[k], snap(gy0[k] + lens[k])
         yc = (y0 + y1) / 2

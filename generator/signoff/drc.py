@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 import klayout.db as kdb
 
-from generator.design import DesignError, atomic_write_text, dump_json
+from generator.design import DesignError, atomic_output, atomic_write_text, dump_json
 from generator.pdk import sky130_rules as T
 
 #: markers kept per rule (the count is always complete); keeps reports of broken big arrays small
@@ -105,16 +105,8 @@ class DrcReport:
             item = db.create_item(cell.rdb_id(), cats[m.rule].rdb_id())
             x0, y0, x1, y1 = m.bbox
             item.add_value(kdb.DBox(x0, y0, x1, y1))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            db.save(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_output(path) as tmp:
+            db.save(str(tmp))
         return path
 
 
