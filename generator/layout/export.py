@@ -17,8 +17,35 @@ from generator.layout.neuron import NEURON_DEVICES, NEURON_PITCH_UM, device_coun
 from generator.layout.top import build_top, check_design
 
 
+def _canonical_copy(src: kdb.Layout, top_index: int) -> kdb.Layout:
+    """A fresh layout holding ``top_index`` and its hierarchy, with layers created in (layer, datatype) order and
+    cells in name order.
+
+    gdsfactory/KLayout number cells and layers in the order a process first made them, and the GDS writer follows
+    those numbers: without this copy the bytes would depend on what else the process drew before (e.g. a test that
+    built single cells first), not only on the Design.
+    """
+    out = kdb.Layout()
+    out.dbu = src.dbu
+    infos = sorted((src.get_info(li) for li in src.layer_indexes()), key=lambda i: (i.layer, i.datatype, i.name))
+    lmap = {src.find_layer(info): out.layer(info) for info in infos}
+    cells = sorted({top_index, *src.cell(top_index).called_cells()}, key=lambda i: src.cell(i).name)
+    cmap = {i: out.create_cell(src.cell(i).name).cell_index() for i in cells}
+    for i in cells:
+        s_cell, o_cell = src.cell(i), out.cell(cmap[i])
+        for li_src, li_out in lmap.items():
+            o_cell.shapes(li_out).insert(s_cell.shapes(li_src))
+        for inst in s_cell.each_inst():
+            arr = inst.cell_inst.dup()
+            arr.cell_index = cmap[inst.cell_index]
+            o_cell.insert(arr)
+    return out
+
+
 def gds_bytes(component) -> bytes:
-    """GDS of ``component`` and its hierarchy as bytes: no metadata cell, no timestamps (KLayout 0.28 reads it)."""
+    """GDS of ``component`` and its hierarchy as bytes: no metadata cell, no timestamps (KLayout 0.28 reads it), and
+    the same bytes for the same drawing whatever the process built before (see :func:`_canonical_copy`)."""
+    layout = _canonical_copy(component.kcl.layout, component.kdb_cell.cell_index())
     opts = kdb.SaveLayoutOptions()
     opts.format = "GDS2"
     opts.gds2_write_timestamps = False
@@ -26,11 +53,9 @@ def gds_bytes(component) -> bytes:
     opts.gds2_write_file_properties = False
     opts.gds2_libname = "IMCGEN"
     opts.write_context_info = False
-    opts.clear_cells()
-    opts.add_cell(component.kdb_cell.cell_index())  # with its children
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "x.gds")
-        component.kcl.layout.write(p, opts)
+        layout.write(p, opts)
         return Path(p).read_bytes()
 
 
