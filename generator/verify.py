@@ -39,8 +39,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from generator.circuit.effects import NO_EFFECTS
 from generator.design import CircuitParams, Design, DesignError, DeviceProfile
 from generator.execute import Executor, Failed
+from generator.spice.waveform import crossing_time
 
 FLOWS = ("bottom-up", "top-down")
 MODES = ("auto", "network", "column")
@@ -59,39 +61,6 @@ class VerifyError(RuntimeError):
 
 
 # ============================================================================================ waveforms
-def crossing_time(t: np.ndarray, v: np.ndarray, level: float, *, rising: bool = True,
-                  t_start: float = -math.inf, t_stop: float = math.inf) -> float:
-    """First time in [t_start, t_stop] at which ``v`` crosses ``level`` (rising or falling), linearly
-    interpolated between the two simulator points around the crossing; NaN when there is none.
-
-    ``t`` in s (any unit: the result is in the same unit). A waveform already past the level at
-    ``t_start`` counts as crossing at ``t_start``.
-    """
-    t = np.asarray(t, dtype=float)
-    v = np.asarray(v, dtype=float)
-    if t.shape != v.shape or t.ndim != 1:
-        raise ValueError(f"time and value vectors must be 1-D and equally long, got {t.shape} and {v.shape}")
-    if t.size == 0:
-        return math.nan
-    a = max(t_start, t[0])
-    b = min(t_stop, t[-1])
-    if b < a:
-        return math.nan
-    inside = (t > a) & (t < b)
-    tt = np.concatenate([[a], t[inside], [b]])
-    vv = np.concatenate([[np.interp(a, t, v)], v[inside], [np.interp(b, t, v)]])
-    above = vv >= level if rising else vv <= level
-    if above[0]:
-        return float(a)
-    idx = np.nonzero(above[1:] & ~above[:-1])[0]
-    if idx.size == 0:
-        return math.nan
-    k = idx[0]
-    t0, t1, v0, v1 = tt[k], tt[k + 1], vv[k], vv[k + 1]
-    tc = t0 if v1 == v0 else t0 + (level - v0) * (t1 - t0) / (v1 - v0)
-    return float(min(max(tc, t_start), t_stop))
-
-
 def decimate(t: np.ndarray, v: np.ndarray, n: int = TRACE_POINTS) -> tuple[list[float], list[float]]:
     """Resample a trace onto ``n`` evenly spaced times (for plots; the metrics use the full-resolution trace)."""
     t = np.asarray(t, dtype=float)
@@ -111,14 +80,15 @@ def _phi(f: float, dt: float) -> float:
 
 def model_membrane_trace(t_in: Sequence[float], weights: Sequence[float], e_pos: float | Sequence[float],
                          e_neg: float | Sequence[float], e_dis: float | None = None,
-                         n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+                         n: int = 400, step: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The model's membrane potential v(t) of one neuron over its accumulation phase [0, 1) and firing
     phase [1, 2] (model units), for the plots (PAPER.md Eq. 20 and 82-85).
 
     Accumulation: dv/dt = sum_j w_j (1 - v/E_j) theta(t - t_j), E_j = e_pos for w_j >= 0 else e_neg, solved
     exactly between input spikes. Firing: the ramp dv/dt = 1 (or the RC ramp with finite ``e_dis``) up to the
     threshold 1, where the neuron fires; v is held at 1 afterwards. ``e_pos``/``e_neg``: one number, or one
-    per input synapse (per-synapse reversal potentials, a row of the [N_out, N_in] tensors).
+    per input synapse (per-synapse reversal potentials, a row of the [N_out, N_in] tensors). ``step``: the
+    selector switch-off step added to v at t = 1 (model units; see functional.switch_step).
     """
     t_in = np.asarray(t_in, dtype=float)
     w = np.asarray(weights, dtype=float)
@@ -140,7 +110,7 @@ def model_membrane_trace(t_in: Sequence[float], weights: Sequence[float], e_pos:
             g += w[j]
             k += 1
         out[gi] = v * math.exp(-f * (tg - t_prev)) + g * _phi(f, tg - t_prev)
-    v_acc = out[n]
+    v_acc = out[n] + step
     for gi in range(n + 1, 2 * n + 1):  # firing phase on (1, 2]
         s = grid[gi] - 1.0
         if e_dis is None or not math.isfinite(e_dis):
@@ -165,8 +135,8 @@ class ModelRun:
 
 
 def model_spike_times(model_dir: str | os.PathLike, x: "Any", e_dis: float | None | str = "card",
-                      reversal: Sequence[tuple[np.ndarray, np.ndarray]] | None = None
-                      ) -> tuple[list[np.ndarray], dict]:
+                      reversal: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+                      effects: dict | str = "card") -> tuple[list[np.ndarray], dict]:
     """Spike times of every layer for inputs ``x`` [B, N_in] (eval mode, noise 0, the card's eval solver,
     which is the exact solver for MLPs). Returns ([input, layer 1, ..., output] as float64 arrays, card).
 
@@ -174,13 +144,24 @@ def model_spike_times(model_dir: str | os.PathLike, x: "Any", e_dis: float | Non
     every layer (e.g. the profile's measured E_dis: the model's prediction of the circuit's real ramp).
     ``reversal``: None keeps the trained global E±; else one (e_pos, e_neg) pair of arrays [N_out, N_in] per
     spiking layer (e.g. :func:`generator.circuit.mapping.per_synapse_reversal`) that replaces them. The
-    weights are never changed.
+    weights are never changed. ``effects``: "card" keeps the trained circuit effects (or their absence); a dict
+    {"reversal_table", "switch_step", "fire_delay"} (generator/circuit/effects.py) replaces them in every
+    RC-Spike linear layer (``reversal``, when given, wins over the reversal table).
     """
     import torch
 
+    from generator.model.layers import RCSpikeLinear, check_reversal_table, check_switch_step
     from generator.model.train import load_trained_model
 
     network, card = load_trained_model(model_dir)
+    if effects != "card":
+        step = check_switch_step(effects["switch_step"])
+        table = check_reversal_table(effects["reversal_table"])
+        for layer in network.layers:
+            if isinstance(layer, RCSpikeLinear):
+                layer.switch_step = step
+                layer.fire_delay = float(effects["fire_delay"])
+                layer.reversal_table = table
     network.eval()
     network.noise_sigma = 0.0
     if e_dis != "card":
@@ -221,9 +202,10 @@ def _set_reversal(network, reversal: Sequence[tuple[np.ndarray, np.ndarray]], mo
 
 def load_model_run(model_dir: str | os.PathLike, n: int, *, split: str = "test", offset: int = 0,
                    data_dir: str | os.PathLike | None = None, e_dis: float | None | str = "card",
-                   reversal: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> ModelRun:
+                   reversal: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+                   effects: dict | str = "card") -> ModelRun:
     """The first ``n`` samples (after ``offset``) of the model's dataset split through the model
-    (``e_dis``, ``reversal``: see :func:`model_spike_times`)."""
+    (``e_dis``, ``reversal``, ``effects``: see :func:`model_spike_times`)."""
     from generator.model.data import load_dataset
     from generator.model.train import read_card
 
@@ -240,7 +222,7 @@ def load_model_run(model_dir: str | os.PathLike, n: int, *, split: str = "test",
     if n <= 0 or offset + n > total:
         raise VerifyError(f"asked for {n} {split} samples (offset {offset}) but {card['dataset']} has {total}")
     idx = order[offset:offset + n]
-    times, card = model_spike_times(model_dir, x[idx], e_dis, reversal)
+    times, card = model_spike_times(model_dir, x[idx], e_dis, reversal, effects)
     return ModelRun(card=card, times=times, labels=y.numpy()[idx].astype(int), indices=np.asarray(idx), split=split)
 
 
@@ -663,7 +645,7 @@ def _evaluate_scales(weights, card, profile, params, model_times, mode, executor
 def calibrate(model_dir, profile: DeviceProfile, params: CircuitParams, *, flow: str, n_samples: int,
               executor: Executor, workroot: Path, mode: str, timeout_s: float = 600.0, clip: bool = False,
               columns_per_layer: int | None = None, data_dir=None, model_e_dis: float | None | str = "card",
-              search: str = "secant", model_e: str = "global") -> dict:
+              search: str = "secant", model_e: str = "global", model_effects: dict | str = "card") -> dict:
     """Find the current scale(s) on ``n_samples`` TRAINING samples (disjoint from the verified test samples).
 
     ``model_e="per-synapse"``: every candidate scale is compared with the model run with that design's own
@@ -678,11 +660,12 @@ def calibrate(model_dir, profile: DeviceProfile, params: CircuitParams, *, flow:
     # the circuit parameters map_model settles (e.g. the discharger bias V_b_dis for the model's E_dis), so
     # that every calibration design differs from the final one by its current scales only
     params = map_model(model_dir, profile, params, clip=True).params
-    run = load_model_run(model_dir, n_samples, split="train", data_dir=data_dir, e_dis=model_e_dis)
+    run = load_model_run(model_dir, n_samples, split="train", data_dir=data_dir, e_dis=model_e_dis,
+                         effects=model_effects)
     log: list = []
     # per-synapse E± depend on each candidate design's currents: the model side is re-run per design
     times_for = (functools.partial(model_times_for_design, model_dir, run.times[0], profile=profile,
-                                   e_dis=model_e_dis) if model_e == "per-synapse" else None)
+                                   e_dis=model_e_dis, effects=model_effects) if model_e == "per-synapse" else None)
     kw = dict(timeout_s=timeout_s, clip=clip, columns_per_layer=columns_per_layer, log=log,
               model_times_for=times_for)
 
@@ -715,7 +698,8 @@ def calibrate(model_dir, profile: DeviceProfile, params: CircuitParams, *, flow:
 
 
 def model_times_for_design(model_dir: str | os.PathLike, inputs: np.ndarray, design: Design,
-                           profile: DeviceProfile, e_dis: float | None | str = "card") -> list[np.ndarray]:
+                           profile: DeviceProfile, e_dis: float | None | str = "card",
+                           effects: dict | str = "card") -> list[np.ndarray]:
     """The model's spike times [input, layer 1, ..., output] for input spikes ``inputs`` [B, N_in] (model
     units) with every synapse's E± from its current in ``design`` (A, after the calibration scale) via the
     profile's λ(I) tables (:func:`generator.circuit.mapping.per_synapse_reversal`)."""
@@ -724,7 +708,35 @@ def model_times_for_design(model_dir: str | os.PathLike, inputs: np.ndarray, des
     from generator.circuit.mapping import per_synapse_reversal
 
     x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
-    return model_spike_times(model_dir, x, e_dis, per_synapse_reversal(design, profile))[0]
+    return model_spike_times(model_dir, x, e_dis, per_synapse_reversal(design, profile), effects)[0]
+
+
+MODEL_EFFECTS = ("card", "profile", "none")
+
+
+def resolve_model_effects(model_effects: str, card: dict, profile: DeviceProfile, params: CircuitParams,
+                          model_dir) -> dict | str:
+    """The circuit effects of the model side (selector switch-off step, firing delay; generator/circuit/
+    switch_charge.py, firing_delay.py) for ``model_effects``: "card" (as trained; checked: the step scales as
+    1/C_m, so the card's C_m must be the circuit's), "profile" (measured, at these circuit parameters) or "none"
+    (the paper's model). Returns "card" or {"reversal_table", "switch_step", "fire_delay"}."""
+    from generator.circuit.effects import circuit_effects
+
+    if model_effects == "none":
+        return dict(NO_EFFECTS)
+    if model_effects == "card":
+        st = card.get("switch_step")
+        if st is not None and not math.isclose(float(st.get("c_m", params.c_m)), params.c_m, rel_tol=1e-6):
+            raise VerifyError(f"{model_dir} was trained with the switch-off step of C_m = {st['c_m']:g} F but the "
+                              f"circuit has C_m = {params.c_m:g} F; pass the model's C_m (--c-m) or "
+                              "--model-effects profile")
+        return "card"
+    if model_effects == "profile":
+        try:
+            return circuit_effects(profile, params)
+        except DesignError as exc:
+            raise VerifyError(str(exc)) from None
+    raise VerifyError(f"unknown model_effects {model_effects!r}; choose one of {', '.join(MODEL_EFFECTS)}")
 
 
 def _reversal_summary(reversal) -> list[dict]:
@@ -746,7 +758,7 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
                  timeout_s: float = 600.0, sample_timeouts: dict[int, float] | None = None, clip: bool = False,
                  columns_per_layer: int | None = None, data_dir: str | os.PathLike | None = None,
                  plots: bool = True, model_e_dis: str | float | None = "card", search: str = "secant",
-                 model_e: str = "global") -> dict:
+                 model_e: str = "global", model_effects: str = "card") -> dict:
     """Run the verification loop and write ``out_dir/report.json`` (+ plots, failed decks, worst sample's deck).
 
     ``profile``: DeviceProfile or its JSON path (default profiles/sky130_tt_27C.json). ``params``: circuit
@@ -758,6 +770,9 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
     number. ``model_e``: reversal potentials of the model side: "global" (the card's E±, as trained) or
     "per-synapse" (each synapse's E± from the λ(I) of its mapped current, after calibration; the weights
     stay as trained, so the change of the error measures the modelling error of one global E±).
+    ``model_effects``: the circuit effects of the model side (selector switch-off step, firing delay): "card"
+    (as trained), "profile" (measured, from the profile at these circuit parameters; for models trained without
+    them) or "none" (the paper's model); see :func:`resolve_model_effects`.
     Returns the report dict.
     """
     from generator.circuit.mapping import map_model, per_synapse_reversal, read_trained_model
@@ -785,6 +800,11 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
     elif model_e_dis != "card" and model_e_dis is not None:
         model_e_dis = float(model_e_dis)
     eff_e_dis = card.get("e_dis") if model_e_dis == "card" else model_e_dis
+    effects = resolve_model_effects(model_effects, card, profile, params, model_dir)
+    if effects == "card":
+        eff = {k: card.get(k, v) for k, v in NO_EFFECTS.items()}
+    else:
+        eff = effects
     out.mkdir(parents=True, exist_ok=True)
     n_syn = sum(w.size for w in weights)
     if mode == "auto":
@@ -807,7 +827,7 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
             cal = calibrate(model_dir, profile, params, flow=flow, n_samples=calib_samples, executor=executor,
                             workroot=out / ".work_calib", mode=mode, timeout_s=timeout_s, clip=clip,
                             columns_per_layer=columns_per_layer, data_dir=data_dir, model_e_dis=model_e_dis,
-                            search=search, model_e=model_e)
+                            search=search, model_e=model_e, model_effects=effects)
         else:
             cal = {"scale_pos": float(scales[0]), "scale_neg": float(scales[1]), "given": True}
         t_cal = time.monotonic() - t_cal
@@ -815,7 +835,7 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
                            clip=clip)
         reversal = per_synapse_reversal(design, profile) if model_e == "per-synapse" else None
         run = load_model_run(model_dir, n_samples, split="test", data_dir=data_dir, e_dis=model_e_dis,
-                             reversal=reversal)
+                             reversal=reversal, effects=effects)
         work = out / ".work"
         shutil.rmtree(work, ignore_errors=True)
         jobs = build_jobs(design, run.times, mode, work, timeout_s=timeout_s, sample_timeouts=sample_timeouts,
@@ -880,7 +900,9 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
         "model": {"dir": Path(model_dir).as_posix(), "name": card.get("name"), "arch": card.get("arch"),
                   "dataset": card.get("dataset"), "e_pos": card.get("e_pos"), "e_neg": card.get("e_neg"),
                   "e_dis": card.get("e_dis"), "test_accuracy_card": card.get("test_accuracy"),
-                  "e_dis_used": eff_e_dis, "model_e": model_e,
+                  "e_dis_used": eff_e_dis, "model_e": model_e, "model_effects": model_effects,
+                  "effects_used": {"reversal_table": eff["reversal_table"] is not None,
+                                   "switch_step": eff["switch_step"] is not None, "fire_delay": eff["fire_delay"]},
                   "per_synapse_e": _reversal_summary(reversal) if reversal is not None else None},
         "flow": flow, "mode": mode, "corner": params.corner, "temp": params.temp,
         "params": asdict(design.params), "profile": {"e_pos": profile.e_pos, "e_neg": profile.e_neg, "e_dis": profile.e_dis,
@@ -899,7 +921,7 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
 
     plots_written = []
     if plots and n_ok:
-        plots_written = _write_plots(out, report, design, run, col, worst, eff_e_dis, reversal)
+        plots_written = _write_plots(out, report, design, run, col, worst, eff_e_dis, reversal, eff)
     report["plots"] = plots_written
     R.write_report(out / "report.json", report)
     # timings vary from run to run: kept apart so report.json stays byte-identical for equal inputs
@@ -910,8 +932,12 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
 
 
 def _write_plots(out: Path, report: dict, design: Design, run: ModelRun, col: Collected, worst: dict | None,
-                 e_dis: float | None, reversal: list | None = None) -> list[str]:
+                 e_dis: float | None, reversal: list | None = None, effects: dict | None = None) -> list[str]:
+    import torch
+
     from generator import report as R
+    from generator.model.functional import reversal_from_table
+    from generator.model.functional import switch_step as switch_step_fn
 
     names = layer_names(len(design.layers))
     tp_ns = design.params.t_phase * 1e9
@@ -936,12 +962,18 @@ def _write_plots(out: Path, report: dict, design: Design, run: ModelRun, col: Co
             keys = [f"{k}:{i}" for i in range(layer.n_out)]
             if not all(key in tr for key in keys):
                 continue
-            if reversal is None:
+            table = (effects or {}).get("reversal_table")
+            if reversal is None and table is not None:
+                ep, en = reversal_from_table(torch.as_tensor(np.asarray(layer.weights)), table)
+                e_rows = list(zip(ep.numpy(), en.numpy()))
+            elif reversal is None:
                 e_rows = [(design.e_pos, design.e_neg)] * layer.n_out
             else:
                 e_rows = [(reversal[k][0][i], reversal[k][1][i]) for i in range(layer.n_out)]
-            model_tr = [model_membrane_trace(run.times[k][s], layer.weights[i], e_rows[i][0], e_rows[i][1], e_dis)
-                        for i in range(layer.n_out)]
+            steps = switch_step_fn(torch.as_tensor(run.times[k][s:s + 1]), torch.as_tensor(np.asarray(layer.weights)),
+                                   (effects or {}).get("switch_step"))[0].tolist()
+            model_tr = [model_membrane_trace(run.times[k][s], layer.weights[i], e_rows[i][0], e_rows[i][1], e_dis,
+                                             step=steps[i]) for i in range(layer.n_out)]
             panels.append({"name": names[k], "model": model_tr, "circuit": [tr[key] for key in keys],
                            "model_spikes": run.times[k + 1][s].tolist(),
                            "circuit_spikes": col.times[k][s].tolist()})

@@ -34,6 +34,10 @@ fit at V_b_dis. Then E+ = 1/(V_th λ_N), E- = -1/(V_th λ_P), E_dis = 1/(V_th λ
 * ``nmos_iv``, ``pmos_iv``: {"v": membrane grid (V), "vg": [...], "i": [[A per v] per vg], "i0": [...],
   "lambda": [...]} for a few gate biases around the unit current (for plots and checks).
 * ``dis_iv``: {"v", "i", "i0", "lambda", "vb"} at V_b_dis.
+* ``switch_charge``: the extra charge each stack kind moves when its selector opens, over currents, delays and
+  membrane levels (generator/circuit/switch_charge.py; the model's switch-off step comes from it).
+* ``firing_delay``: the neuron's output-spike delay behind the model's threshold crossing (s;
+  generator/circuit/firing_delay.py; the model's ``fire_delay``).
 """
 
 from __future__ import annotations
@@ -351,6 +355,19 @@ def characterize(
         "lambda_spread": {"n": spread(lam_n_tab), "p": spread(lam_p_tab)},
         "units": {"lambda": "1/V", "current": "A", "voltage": "V", "temp": "degC"},
     }
+    if stack_order == DEFAULT_STACK_ORDER:  # the netlists' synapse subcircuits; the other order is a comparison only
+        from generator.circuit.switch_charge import measure_switch_charge
+
+        partial = DeviceProfile(e_pos=0.0, e_neg=0.0, e_dis=0.0, lambda_n=lambda_n, lambda_p=lambda_p,
+                                lambda_dis=lambda_dis, corner=params.corner, temp=params.temp, tables=tables)
+        tables["switch_charge"] = measure_switch_charge(partial, params, workdir=work / "switch_charge",
+                                                        timeout_s=timeout_s)
+        from generator.circuit.firing_delay import measure_firing_delay
+
+        partial.e_pos, partial.e_neg = 1.0 / (params.v_th * lambda_n), -1.0 / (params.v_th * lambda_p)
+        partial.e_dis = 1.0 / (params.v_th * lambda_dis)
+        tables["firing_delay"] = measure_firing_delay(partial, params, workdir=work / "firing_delay",
+                                                      timeout_s=timeout_s)
     profile = DeviceProfile(
         e_pos=_sig(1.0 / (v_th * lambda_n)),
         e_neg=_sig(-1.0 / (v_th * lambda_p)),

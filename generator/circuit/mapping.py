@@ -404,6 +404,23 @@ def _lambda_of(profile: DeviceProfile, stack: str, current: np.ndarray) -> np.nd
     return np.interp(np.log(np.asarray(current, dtype=np.float64)), np.log(i0[order]), lam[order])
 
 
+def reversal_table(profile: DeviceProfile, params: CircuitParams, points: int = 25) -> dict:
+    """E±(|w|) for the model (functional.reversal_from_table): the reversal potentials of a synapse as a function
+    of its weight, from the profile's λ(I) tables, on a grid of ln|w| = ln(I / I_u) (I_u = params.unit_current)
+    spanning the tables' currents. Why: λ of the stacks depends on their current (the PMOS λ by a third between 50
+    and 500 nA), so a model with one global E± misstates the conductance of weak and strong synapses; training
+    with E±(|w|) puts that into the weights. Returns {"log_w", "e_pos", "e_neg", "c_m"} (dimensionless)."""
+    p = params.validate()
+    lo = max(min(profile.tables[LAMBDA_TABLE_KEYS[s]]["i0"]) for s in ("nmos", "pmos"))
+    hi = min(max(profile.tables[LAMBDA_TABLE_KEYS[s]]["i0"]) for s in ("nmos", "pmos"))
+    cur = np.geomspace(lo, hi, points)
+    v_th = p.v_th
+    return {"log_w": [float(x) for x in np.log(cur / p.unit_current)],
+            "e_pos": [float(1.0 / (v_th * x)) for x in _lambda_of(profile, "nmos", cur)],
+            "e_neg": [float(-1.0 / (v_th * x)) for x in _lambda_of(profile, "pmos", cur)],
+            "c_m": p.c_m}
+
+
 def per_synapse_reversal(design: Design, profile: DeviceProfile) -> list[tuple[np.ndarray, np.ndarray]]:
     """Reversal potentials of every synapse from its own mapped current (beyond the paper's global E±).
 

@@ -67,6 +67,16 @@ def register(app: typer.Typer) -> None:
                    f"  ->  E-    = {profile.e_neg:.3f}")
         typer.echo(f"  lambda_dis = {profile.lambda_dis:.4f} 1/V  (I_dis(V0) = {profile.meta['i_dis_v0_a'] * 1e9:.1f} nA)"
                    f"  ->  E_dis = {profile.e_dis:.3f}")
+        if "switch_charge" in profile.tables and "firing_delay" in profile.tables:
+            import numpy as np
+
+            from generator.circuit.switch_charge import circuit_effects
+
+            step, delay = circuit_effects(profile, params)
+            at_unit = [float(np.interp(0.0, step["log_w"], step[k])) for k in ("pos", "neg")]
+            typer.echo(f"  switch-off step per conducting stack at w = 1: +{at_unit[0]:.4f} (NMOS) / "
+                       f"-{at_unit[1]:.4f} (PMOS) of V_th at C_m = {params.c_m * 1e15:g} fF;  firing delay "
+                       f"{delay * params.t_phase * 1e9:.2f} ns")
         typer.echo(f"wrote {out}" + (f" and {plot}" if plot is not None else ""))
         if as_json:
             typer.echo(json.dumps(json.loads(profile.to_json()), sort_keys=True, separators=(",", ":")))

@@ -24,7 +24,7 @@ def _fail(msg: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _params(profile_path: Path, corner: Optional[str], temp: Optional[float]):
+def _params(profile_path: Path, corner: Optional[str], temp: Optional[float], c_m_ff: Optional[float] = None):
     from generator.design import CircuitParams, DeviceProfile
     from generator.pdk import sky130
 
@@ -37,7 +37,12 @@ def _params(profile_path: Path, corner: Optional[str], temp: Optional[float]):
         params = dataclasses.replace(params, corner=corner)
     if temp is not None:
         params = dataclasses.replace(params, temp=float(temp))
-    return prof, params.validate()
+    if c_m_ff is not None:
+        params = dataclasses.replace(params, c_m=float(c_m_ff) * 1e-15)
+    try:
+        return prof, params.validate()
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 def _scales(scale: Optional[float], scale_pos: Optional[float], scale_neg: Optional[float]):
@@ -52,12 +57,13 @@ def _scales(scale: Optional[float], scale_pos: Optional[float], scale_neg: Optio
 
 def _run_verify(model: Path, out: Path, *, profile: Path, samples: int, flow: str, corner, temp, executor: str,
                 workers, address, calib_samples: int, mode: str, scales, columns_per_layer, timeout: float,
-                clip: bool, model_e_dis: str = "card", search: str = "secant", model_e: str = "global") -> dict:
+                clip: bool, model_e_dis: str = "card", search: str = "secant", model_e: str = "global",
+                model_effects: str = "card", c_m_ff: Optional[float] = None) -> dict:
     from generator.design import DesignError
     from generator.execute import get_executor
     from generator.verify import VerifyError, verify_model
 
-    prof, params = _params(profile, corner, temp)
+    prof, params = _params(profile, corner, temp, c_m_ff)
     try:
         ex = get_executor(executor, workers=workers, address=address)
     except (ValueError, ImportError) as exc:
@@ -67,7 +73,8 @@ def _run_verify(model: Path, out: Path, *, profile: Path, samples: int, flow: st
             return verify_model(model, out_dir=out, profile=prof, params=params, n_samples=samples, flow=flow,
                                 mode=mode, calib_samples=calib_samples, scales=scales, executor=ex,
                                 timeout_s=timeout, clip=clip, columns_per_layer=columns_per_layer,
-                                model_e_dis=_e_dis_choice(model_e_dis), search=search, model_e=model_e)
+                                model_e_dis=_e_dis_choice(model_e_dis), search=search, model_e=model_e,
+                                model_effects=model_effects)
     except (VerifyError, DesignError) as exc:
         _fail(str(exc))
 
@@ -147,6 +154,11 @@ def register(app: typer.Typer) -> None:
         model_e=typer.Option("global", "--model-e", help="reversal potentials E± (dimensionless) on the model side: "
                              "global (the card's, as trained) | per-synapse (each synapse's from the profile's "
                              "λ(I) at its mapped current, after calibration; weights unchanged)"),
+        model_effects=typer.Option("card", "--model-effects", help="circuit effects on the model side (selector "
+                                   "switch-off step, firing delay): card (as trained) | profile (measured, at this "
+                                   "C_m) | none (the paper's model)"),
+        c_m_ff=typer.Option(None, "--c-m", help="membrane capacitance C_m (fF; default 140, the paper's). "
+                            "Use the model's: the mapping's currents scale with it"),
         search=typer.Option("secant", "--search", help="bottom-up scale search: secant (root of the mean error, "
                             "then 1 %% steps; ~6 evaluations) | grid (coarse-to-fine grid, ~15 evaluations)"),
         as_json=typer.Option(False, "--json", help='print {"rmse_ns","max_abs_ns","class_agreement","n_samples","flow"} as the last line'),
@@ -165,14 +177,16 @@ def register(app: typer.Typer) -> None:
         scale_pos: Optional[float] = common["scale_pos"], scale_neg: Optional[float] = common["scale_neg"],
         columns_per_layer: Optional[int] = common["columns_per_layer"], timeout: float = common["timeout"],
         clip: bool = common["clip"], model_e_dis: str = common["model_e_dis"], search: str = common["search"],
-        model_e: str = common["model_e"], as_json: bool = common["as_json"],
+        model_e: str = common["model_e"], model_effects: str = common["model_effects"],
+        c_m_ff: Optional[float] = common["c_m_ff"], as_json: bool = common["as_json"],
     ) -> None:
         """Re-simulate the mapped circuit in ngspice on test samples and compare its spike times with the model."""
         out = out or Path("results") / model.name / "verify"
         rep = _run_verify(model, out, profile=profile, samples=samples, flow=flow, corner=corner, temp=temp,
                           executor=executor, workers=workers, address=address, calib_samples=calib_samples,
                           mode=mode, scales=_scales(scale, scale_pos, scale_neg), columns_per_layer=columns_per_layer,
-                          timeout=timeout, clip=clip, model_e_dis=model_e_dis, search=search, model_e=model_e)
+                          timeout=timeout, clip=clip, model_e_dis=model_e_dis, search=search, model_e=model_e,
+                          model_effects=model_effects, c_m_ff=c_m_ff)
         _print_summary(rep, out, as_json)
 
     @app.command("build")
@@ -189,6 +203,7 @@ def register(app: typer.Typer) -> None:
         scale_pos: Optional[float] = common["scale_pos"], scale_neg: Optional[float] = common["scale_neg"],
         columns_per_layer: Optional[int] = common["columns_per_layer"], timeout: float = common["timeout"],
         clip: bool = common["clip"], model_e_dis: str = common["model_e_dis"], search: str = common["search"],
+        model_effects: str = common["model_effects"], c_m_ff: Optional[float] = common["c_m_ff"],
         layout: bool = typer.Option(True, "--layout/--no-layout", help="write the GDS and run DRC"),
         as_json: bool = common["as_json"],
     ) -> None:
@@ -208,11 +223,11 @@ def register(app: typer.Typer) -> None:
                           temp=temp, executor=executor, workers=workers, address=address,
                           calib_samples=calib_samples, mode=mode, scales=_scales(scale, scale_pos, scale_neg),
                           columns_per_layer=columns_per_layer, timeout=timeout, clip=clip,
-                          model_e_dis=model_e_dis, search=search)
+                          model_e_dis=model_e_dis, search=search, model_effects=model_effects, c_m_ff=c_m_ff)
         steps["verify_s"] = time.monotonic() - t
         cal = rep["calibration"]
         # 2) the calibrated design, its netlist (testbench driven by test sample 0) and the layout
-        prof, params = _params(profile, corner, temp)
+        prof, params = _params(profile, corner, temp, c_m_ff)
         try:
             design = map_model(model, prof, params, scale_pos=cal["scale_pos"], scale_neg=cal["scale_neg"], clip=clip)
             design.source["profile_path"] = Path(profile).as_posix()

@@ -44,6 +44,20 @@ def _invoked_command(ctx: typer.Context) -> str:
     return shlex.join(args)
 
 
+def _profile_effects(prof, path: Path, c_m_ff: float) -> dict:
+    """The circuit effects the model takes from a profile (generator/circuit/effects.py) at C_m = c_m_ff fF."""
+    import dataclasses
+
+    from generator.circuit.effects import circuit_effects
+    from generator.design import CircuitParams, DesignError
+
+    try:
+        params = dataclasses.replace(CircuitParams(corner=prof.corner, temp=prof.temp), c_m=c_m_ff * 1e-15)
+        return circuit_effects(prof, params)
+    except (DesignError, ValueError) as exc:
+        _fail(f"{path}: {exc} (or pass --no-circuit-effects)")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
@@ -55,7 +69,9 @@ def register(app: typer.Typer) -> None:
         e_neg: Optional[float] = typer.Option(None, "--e-neg", help="negative reversal potential E- (dimensionless, < 0; default -1.53)"),
         e_dis: Optional[float] = typer.Option(None, "--e-dis", help="firing-phase discharger reversal potential E_dis (dimensionless); omit for an ideal ramp"),
         ideal: bool = typer.Option(False, "--ideal", help="ideal model |E±| = 100 (top-down baseline)"),
-        device_profile: Optional[Path] = typer.Option(None, "--device-profile", help="DeviceProfile JSON (imcgen characterize): takes E+, E-, E_dis from it"),
+        device_profile: Optional[Path] = typer.Option(None, "--device-profile", help="DeviceProfile JSON (imcgen characterize): takes E+, E-, E_dis and the circuit effects (E±(|w|), switch-off step, firing delay) from it"),
+        circuit_effects: bool = typer.Option(True, "--circuit-effects/--no-circuit-effects", help="with --device-profile: model the circuit effects measured in the profile: E±(|w|) per synapse, the selector switch-off step, the firing delay"),
+        c_m_ff: float = typer.Option(140.0, "--c-m", help="membrane capacitance C_m (fF) the switch-off step is scaled to (the circuit's; default 140, the paper's)"),
         recipe: str = typer.Option("auto", "--recipe", help="auto | iris (PAPER.md Table 2) | default (RC-Spike: lr 1e-4, batch 32, gamma_T 2.6)"),
         epochs: int = typer.Option(50, "--epochs", help="training epochs"),
         seed: int = typer.Option(0, "--seed", help="seed of initialisation, shuffling, noise and DSTD offsets"),
@@ -90,6 +106,7 @@ def register(app: typer.Typer) -> None:
 
         if threads > 0:
             torch.set_num_threads(threads)
+        effects: dict = {}
         if device_profile is not None:
             if e_pos is not None or e_neg is not None or e_dis is not None:
                 _fail("give either --device-profile or --e-pos/--e-neg/--e-dis, not both")
@@ -98,9 +115,11 @@ def register(app: typer.Typer) -> None:
             except DesignError as exc:
                 _fail(str(exc))
             e_pos, e_neg, e_dis = prof.e_pos, prof.e_neg, prof.e_dis
+            if circuit_effects:
+                effects = _profile_effects(prof, device_profile, c_m_ff)
         cfg = TrainConfig(
             dataset=dataset, arch=arch, e_pos=DEFAULT_E_POS if e_pos is None else e_pos,
-            e_neg=DEFAULT_E_NEG if e_neg is None else e_neg, e_dis=e_dis, ideal=ideal, recipe=recipe,
+            e_neg=DEFAULT_E_NEG if e_neg is None else e_neg, e_dis=e_dis, **effects, ideal=ideal, recipe=recipe,
             epochs=epochs, lr=lr, batch_size=batch_size, tau_soft=tau_soft, gamma_t=gamma_t, t_ref=t_ref,
             gamma_w=gamma_w, gamma_v=gamma_v, schedule=schedule, noise_sigma=noise, solver=solver, steps=steps,
             eval_solver=eval_solver, eval_steps=eval_steps, seed=seed, val_fraction=val_fraction,

@@ -24,6 +24,9 @@ Functions:
   the grid. Exact and DSTD share one closed-form autograd.Function (`_RCClosedForm`, hand-written backward);
   benchmarks/dstd_vs_exact.py compares them.
 - `spike_time`     firing phase: ideal ramp t = clip(1 - v), or the discharger RC ramp (Eq. 82-85).
+- `reversal_from_table`  beyond the paper: E± per synapse as a function of |w| (the stacks' λ depends on current).
+- `switch_step`    beyond the paper: the membrane step at t = 1 from every conducting synapse whose selector opens
+  (the charge the stack's inner node draws; measured by generator/circuit/switch_charge.py).
 - `ttfs_exact`, `ttfs_dstd`  first threshold crossing of the same ODE without phases (Eq. 28-33, 41-44).
 
 The DSTD grid (our reading of Eq. 34-35 and 47, as agreed for this project): dtau = 1/M, points
@@ -397,8 +400,12 @@ def rcspike_dstd(
 # ----------------------------------------------------------------------------------------------------------------
 # Firing phase
 # ----------------------------------------------------------------------------------------------------------------
-def spike_time(v: Tensor, e_dis: Optional[float] = None) -> Tensor:
+def spike_time(v: Tensor, e_dis: Optional[float] = None, delay: float = 0.0) -> Tensor:
     """Output spike time from v(1) (Eq. 26-27, 82-85), clipped to the firing phase [0, 1].
+
+    ``delay`` (model units, beyond the paper): the circuit's comparator and output-logic delay, added to the
+    clipped crossing time (a neuron already above threshold fires at ``delay``); the sum is clipped to 1 again
+    (generator/circuit/firing_delay.py measures it).
 
     e_dis None (or inf): ideal linear ramp dv/dt = 1 to threshold 1, t = clip(1 - v, 0, 1).
     Finite e_dis (> 1; the paper's circuit has 6.44): the discharger current has its own CLM, dv/dt =
@@ -406,7 +413,8 @@ def spike_time(v: Tensor, e_dis: Optional[float] = None) -> Tensor:
     phase), giving t = 1 - ln(1 - beta v) / ln(1 - beta); v -> 1 gives t = 0 and v = 0 gives t = 1 as before.
     """
     if e_dis is None or math.isinf(float(e_dis)):
-        return (1.0 - v).clamp(0.0, 1.0)
+        t = (1.0 - v).clamp(0.0, 1.0)
+        return t if not delay else (t + delay).clamp(0.0, 1.0)
     e_dis = float(e_dis)
     if not e_dis > 1.0:
         raise ValueError(
@@ -416,7 +424,64 @@ def spike_time(v: Tensor, e_dis: Optional[float] = None) -> Tensor:
     beta = 1.0 / e_dis
     vc = v.clamp(max=1.0)  # v >= 1 fires at t = 0 anyway; keeps the log argument >= 1 - beta > 0
     t = 1.0 - torch.log1p(-beta * vc) / math.log1p(-beta)
-    return t.clamp(0.0, 1.0)
+    t = t.clamp(0.0, 1.0)
+    return t if not delay else (t + delay).clamp(0.0, 1.0)
+
+
+def _interp(x: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
+    """Piecewise-linear y(x) through the points (xs ascending, held constant beyond the ends); differentiable."""
+    xc = x.clamp(float(xs[0]), float(xs[-1]))
+    i = torch.searchsorted(xs, xc.detach().contiguous()).clamp(1, len(xs) - 1)
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 + (y1 - y0) * (xc - x0) / (x1 - x0)
+
+
+def reversal_from_table(weight: Tensor, table: dict) -> tuple[Tensor, Tensor]:
+    """Per-synapse E+ and E- [out, in] from a table of E±(ln|w|) (piecewise linear, held at the ends).
+
+    ``table`` = {"log_w": [...], "e_pos": [...] (> 0), "e_neg": [...] (< 0)}: the circuit's reversal potentials
+    depend on the synapse current, i.e. on |w| (generator/circuit/mapping.py: reversal_table). Computed from
+    ``weight.detach()``: the solvers treat E± as constants, so training follows dv/dw at fixed E (the E(|w|)
+    slope is a small correction; the forward pass is exact).
+    """
+    w = weight.detach()
+    xs = torch.as_tensor(table["log_w"], dtype=w.dtype, device=w.device)
+    logw = torch.log(w.abs().clamp(min=_TINY))
+    e_pos = _interp(logw, xs, torch.as_tensor(table["e_pos"], dtype=w.dtype, device=w.device))
+    e_neg = _interp(logw, xs, torch.as_tensor(table["e_neg"], dtype=w.dtype, device=w.device))
+    return e_pos, e_neg
+
+
+def switch_step_per_synapse(weight: Tensor, step: dict) -> Tensor:
+    """The membrane step (model units) each synapse adds at t = 1 if its input spiked, [out, in] like ``weight``.
+
+    ``step`` = {"log_w": [...], "pos": [...], "neg": [...], "w_min": w0}: the measured step of a conducting NMOS
+    stack (w > 0, raises v) and the magnitude for a PMOS stack (w < 0, lowers v), tabulated against ln |w|
+    (piecewise linear, held at the ends); |w| < w_min is a synapse the mapping turns off (no step). Why ln |w|:
+    the stack's inner node recharges like a subthreshold source follower, by about n U_T ln(1 + tau I / (C_x n U_T))
+    (generator/circuit/switch_charge.py measures it).
+    """
+    xs = torch.as_tensor(step["log_w"], dtype=weight.dtype, device=weight.device)
+    up = torch.as_tensor(step["pos"], dtype=weight.dtype, device=weight.device)
+    down = torch.as_tensor(step["neg"], dtype=weight.dtype, device=weight.device)
+    w_min = float(step.get("w_min", 0.0))
+    mag = weight.abs()
+    logw = torch.log(mag.clamp(min=max(w_min, _TINY)))
+    s = torch.where(weight > 0, _interp(logw, xs, up), -_interp(logw, xs, down))
+    return torch.where(mag >= w_min, s, torch.zeros_like(s))
+
+
+def switch_step(t_in: Tensor, weight: Tensor, step: Optional[dict]) -> Tensor:
+    """Sum of the selector switch-off steps at t = 1 (model units) [B, out] for input spikes ``t_in`` [B, in].
+
+    Only synapses whose input spiked within the accumulation phase (t_j < 1) conduct when the selectors open.
+    ``step`` None (the paper's model) gives zeros. Differentiable in ``weight`` (not in ``t_in``: the indicator
+    t_j < 1 is a step function whose derivative is zero almost everywhere).
+    """
+    if step is None:
+        return t_in.new_zeros(t_in.shape[0], weight.shape[0])
+    on = (t_in < 1.0).to(weight.dtype)
+    return on @ switch_step_per_synapse(weight, step).t()
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -46,6 +46,46 @@ IDEAL_E = 100.0
 _SOLVERS = ("exact", "dstd")
 
 
+def check_switch_step(step: Optional[dict]) -> Optional[dict]:
+    """Validate a switch-off step table (see functional.switch_step_per_synapse); None passes through."""
+    if step is None:
+        return None
+    try:
+        out = {k: [float(x) for x in step[k]] for k in ("log_w", "pos", "neg")}
+        out["w_min"] = float(step.get("w_min", 0.0))
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("switch_step must be {'log_w': [...], 'pos': [...], 'neg': [...], 'w_min': w} "
+                         f"(equal-length lists), got {step!r}") from None
+    n = len(out["log_w"])
+    ok = (n >= 2 and len(out["pos"]) == n and len(out["neg"]) == n and out["w_min"] >= 0
+          and all(math.isfinite(x) for k in ("log_w", "pos", "neg") for x in out[k])
+          and all(b > a for a, b in zip(out["log_w"], out["log_w"][1:])))
+    if not ok:
+        raise ValueError("switch_step needs >= 2 finite points, ascending log_w, equal lengths and w_min >= 0; "
+                         f"got {step!r}")
+    return {**{k: v for k, v in step.items() if k not in out}, **out}
+
+
+def check_reversal_table(table: Optional[dict]) -> Optional[dict]:
+    """Validate an E±(ln|w|) table (functional.reversal_from_table); None passes through."""
+    if table is None:
+        return None
+    try:
+        out = {k: [float(x) for x in table[k]] for k in ("log_w", "e_pos", "e_neg")}
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("reversal_table must be {'log_w': [...], 'e_pos': [...], 'e_neg': [...]}, got "
+                         f"{table!r}") from None
+    n = len(out["log_w"])
+    ok = (n >= 2 and len(out["e_pos"]) == n and len(out["e_neg"]) == n
+          and all(math.isfinite(x) for k in out for x in out[k])
+          and all(b > a for a, b in zip(out["log_w"], out["log_w"][1:]))
+          and min(out["e_pos"]) > 0 and max(out["e_neg"]) < 0)
+    if not ok:
+        raise ValueError("reversal_table needs >= 2 finite points, ascending log_w, equal lengths, e_pos > 0 > e_neg;"
+                         f" got {table!r}")
+    return {**{k: v for k, v in table.items() if k not in out}, **out}
+
+
 def _check_solver(name: str, value: str) -> str:
     if value not in _SOLVERS:
         raise ValueError(f"{name} must be one of {_SOLVERS}, got {value!r}")
@@ -67,9 +107,17 @@ class _SpikingBase(nn.Module):
         e_dis: Optional[float] = None,
         init_mean: float = 1.0,
         init_std: float = 0.5,
+        switch_step: Optional[dict] = None,
+        fire_delay: float = 0.0,
+        reversal_table: Optional[dict] = None,
     ) -> None:
         super().__init__()
         self.solver = _check_solver("solver", solver)
+        self.reversal_table = check_reversal_table(reversal_table)
+        self.switch_step = check_switch_step(switch_step)
+        self.fire_delay = float(fire_delay)
+        if not (math.isfinite(self.fire_delay) and abs(self.fire_delay) < 0.5):
+            raise ValueError(f"fire_delay must be a finite time well inside the phase (|d| < 0.5), got {fire_delay}")
         self.eval_solver = _check_solver("eval_solver", eval_solver)
         if int(steps) < 1 or int(eval_steps) < 1:
             raise ValueError(f"steps and eval_steps must be >= 1, got {steps}, {eval_steps}")
@@ -91,6 +139,8 @@ class _SpikingBase(nn.Module):
             raise ValueError(f"need e_pos > 0 > e_neg, got e_pos={e_pos}, e_neg={e_neg}")
 
     def _rev(self, w: Tensor):
+        if self.reversal_table is not None:  # E±(|w|) per synapse (functional.reversal_from_table)
+            return Fn.reversal_from_table(w, self.reversal_table)
         ep = self.e_pos.to(w.dtype) if isinstance(self.e_pos, Tensor) else self.e_pos
         en = self.e_neg.to(w.dtype) if isinstance(self.e_neg, Tensor) else self.e_neg
         return ep, en
@@ -114,6 +164,9 @@ class _SpikingBase(nn.Module):
         return (
             f"e_pos={ep}, e_neg={en}, solver={self.solver}, steps={self.steps}, "
             f"eval_solver={self.eval_solver}, eval_steps={self.eval_steps}, e_dis={self.e_dis}"
+            + (", switch_step" if self.switch_step is not None else "")
+            + (f", fire_delay={self.fire_delay:g}" if self.fire_delay else "")
+            + (", reversal_table" if self.reversal_table is not None else "")
         )
 
 
@@ -138,10 +191,14 @@ class RCSpikeLinear(_SpikingBase):
         init_mean: float = 1.0,
         init_std: float = 0.5,
         generator: Optional[torch.Generator] = None,
+        switch_step: Optional[dict] = None,
+        fire_delay: float = 0.0,
+        reversal_table: Optional[dict] = None,
     ) -> None:
         super().__init__(
             e_pos, e_neg, solver=solver, steps=steps, eval_solver=eval_solver, eval_steps=eval_steps,
-            e_dis=e_dis, init_mean=init_mean, init_std=init_std,
+            e_dis=e_dis, init_mean=init_mean, init_std=init_std, switch_step=switch_step, fire_delay=fire_delay,
+            reversal_table=reversal_table,
         )
         self.in_features = int(in_features)
         self.out_features = int(out_features)
@@ -159,7 +216,10 @@ class RCSpikeLinear(_SpikingBase):
         return Fn.rcspike_dstd(t_in, w, ep, en, steps, offset, generator=self.generator)
 
     def forward(self, t_in: Tensor) -> Tensor:
-        return Fn.spike_time(self.membrane(t_in), self.e_dis)
+        v = self.membrane(t_in)
+        if self.switch_step is not None:  # the circuit's selector switch-off step at t = 1 (functional.switch_step)
+            v = v + Fn.switch_step(t_in, self.weight, self.switch_step)
+        return Fn.spike_time(v, self.e_dis, self.fire_delay)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, " + super().extra_repr()
@@ -379,6 +439,9 @@ def build_network(
     in_shape: Optional[Sequence[int]] = None,
     noise_sigma: float = 0.0,
     seed: int = 0,
+    switch_step: Optional[dict] = None,
+    fire_delay: float = 0.0,
+    reversal_table: Optional[dict] = None,
 ) -> Network:
     """Build a Network from a spec string.
 
@@ -386,7 +449,10 @@ def build_network(
     "c64-c64-p-c128-c128-p-c256-c256-p-512-10" with in_shape=(C, H, W): cN = 3x3 conv (stride 1, pad 1) with N
     channels, p = 2x2 min-pool of spike times, a number = fully connected layer of that width.
     ideal=True sets E± = ±100 (the top-down baseline). model="ttfs" builds TTFSLinear layers (MLP only), the
-    k-th (0-based) with a DSTD range t_max = k + 1. Weights are initialised from `seed`.
+    k-th (0-based) with a DSTD range t_max = k + 1. Weights are initialised from `seed`. ``switch_step``: the
+    circuit's selector switch-off step (functional.switch_step), fully connected RC-Spike layers only;
+    ``fire_delay``: the circuit's firing delay (model units, functional.spike_time), same layers;
+    ``reversal_table``: E±(|w|) per synapse (functional.reversal_from_table), same layers.
     """
     if model not in ("rcspike", "ttfs"):
         raise ValueError(f"model must be 'rcspike' or 'ttfs', got {model!r}")
@@ -417,6 +483,9 @@ def build_network(
     for tok in tokens:
         conv = _CONV.match(tok)
         if conv or tok == "p":
+            if switch_step is not None or fire_delay or reversal_table is not None:
+                raise ValueError(f"switch_step/fire_delay/reversal_table are modelled for fully connected layers "
+                                 f"only, not {tok!r} in {arch!r}")
             if model == "ttfs":
                 raise ValueError(f"model='ttfs' supports MLP specs only, got {arch!r}")
             if len(shape) != 3:
@@ -431,9 +500,13 @@ def build_network(
         elif tok.isdigit():
             n_in, n_out = math.prod(shape), int(tok)
             if model == "ttfs":
+                if switch_step is not None or fire_delay or reversal_table is not None:
+                    raise ValueError("switch_step/fire_delay/reversal_table belong to the RC-Spike circuit, not "
+                                     "model='ttfs'")
                 layers.append(TTFSLinear(n_in, n_out, e_pos, e_neg, t_max=float(n_fc + 1), **common))
             else:
-                layers.append(RCSpikeLinear(n_in, n_out, e_pos, e_neg, **common))
+                layers.append(RCSpikeLinear(n_in, n_out, e_pos, e_neg, switch_step=switch_step,
+                                            fire_delay=fire_delay, reversal_table=reversal_table, **common))
             shape = (n_out,)
             n_fc += 1
         else:

@@ -74,6 +74,9 @@ class TrainConfig:
     e_pos: float = 2.80
     e_neg: float = -1.53
     e_dis: float | None = None  # None = ideal firing ramp
+    switch_step: dict | None = None  # the circuit's selector switch-off step table (functional.switch_step)
+    fire_delay: float = 0.0  # the circuit's firing delay (model units, functional.spike_time)
+    reversal_table: dict | None = None  # E±(|w|) per synapse (functional.reversal_from_table)
     ideal: bool = False  # |E±| = 100 (top-down baseline)
     recipe: str = "auto"  # "auto" (iris for the iris dataset, else default) | "iris" | "default"
     epochs: int = 50
@@ -165,7 +168,8 @@ def _build(card_or_cfg: dict, in_shape: tuple[int, ...] | None, seed: int):
         c["arch"], e_pos=c["e_pos"], e_neg=c["e_neg"], e_dis=c.get("e_dis"), model=c.get("model", "rcspike"),
         solver=c["solver"], steps=int(c["steps"]), eval_solver=c["eval_solver"], eval_steps=int(c["eval_steps"]),
         ideal=False, in_shape=None if is_mlp(c["arch"]) else tuple(in_shape), noise_sigma=float(c["noise_sigma"]),
-        seed=seed,
+        seed=seed, switch_step=c.get("switch_step"), fire_delay=float(c.get("fire_delay") or 0.0),
+        reversal_table=c.get("reversal_table"),
     )
 
 
@@ -423,6 +427,9 @@ def _card_skeleton(cfg: TrainConfig, dataset: Dataset, command: str | None) -> d
         "e_pos": float(cfg.e_pos),
         "e_neg": float(cfg.e_neg),
         "e_dis": None if cfg.e_dis is None else float(cfg.e_dis),
+        "switch_step": cfg.switch_step,
+        "fire_delay": float(cfg.fire_delay),
+        "reversal_table": cfg.reversal_table,
         "ideal": bool(cfg.ideal),
         "solver": cfg.solver,
         "steps": int(cfg.steps),
@@ -581,6 +588,13 @@ def write_readme(folder: str | os.PathLike, card: dict) -> Path:
         f"E+ = {card['e_pos']}, E- = {card['e_neg']}, "
         f"E_dis = {'ideal firing ramp' if e_dis is None else e_dis}, spike-time noise sigma = {card['noise_sigma']} "
         f"(train and test), seed {card['seed']}.{split}",
+        *([f"The circuit's selector switch-off step is part of the model (measured at C_m = "
+           f"{card['switch_step'].get('c_m', 0) * 1e15:g} fF; generator/circuit/switch_charge.py)."]
+          if card.get("switch_step") else []),
+        *([f"The circuit's firing delay is part of the model: {card['fire_delay']:g} phases "
+           "(generator/circuit/firing_delay.py)."] if card.get("fire_delay") else []),
+        *(["E+ and E- above are the unit-weight values; each synapse uses E±(|w|) from the measured λ(I) "
+           "(card `reversal_table`)."] if card.get("reversal_table") else []),
         "",
         f"Test accuracy: **{acc * 100:.2f} %** on {card.get('n_test')} test samples "
         f"(eval solver `{card['eval_solver']}`"

@@ -66,7 +66,7 @@ def spice_name(name: str) -> str:
     return s if not s[0].isdigit() else "n_" + s
 
 
-def _devices() -> dict:
+def device_names() -> dict:
     return {"nfet": sky130.NFET, "pfet": sky130.PFET, "nfet_lvt": sky130.NFET_LVT, "pfet_hvt": sky130.PFET_HVT,
             "mim": sky130.MIM_CAP}
 
@@ -90,7 +90,7 @@ def stop_time(n_layers: int, params: CircuitParams) -> float:
     return phase_schedule(n_layers, params)[-1]["fire"][1]
 
 
-def _pulse(on: float, off: float, vdd: float, tstop: float, high_at_zero: bool = False) -> list[tuple[float, float]]:
+def pulse_points(on: float, off: float, vdd: float, tstop: float, high_at_zero: bool = False) -> list[tuple[float, float]]:
     """PWL points of a pulse high in [on, off) with edges of RISE_S centred on on/off (0 V / vdd)."""
     h = RISE_S / 2
     pts: list[tuple[float, float]] = []
@@ -104,7 +104,7 @@ def _pulse(on: float, off: float, vdd: float, tstop: float, high_at_zero: bool =
     return pts
 
 
-def _invert(points: list[tuple[float, float]], vdd: float) -> list[tuple[float, float]]:
+def inverted(points: list[tuple[float, float]], vdd: float) -> list[tuple[float, float]]:
     return [(t, vdd - v) for t, v in points]
 
 
@@ -119,22 +119,22 @@ def input_pwl(t_model: float, window: tuple[float, float], vdd: float, tstop: fl
     t_edge = a + min(max(t_model, 0.0), 1.0) * (b - a)
     if t_model >= 1.0 or t_edge + RISE_S >= b:
         return [(0.0, 0.0), (tstop, 0.0)]
-    return _pulse(t_edge, b, vdd, tstop)
+    return pulse_points(t_edge, b, vdd, tstop)
 
 
 def _controls(prefix: str, win: dict, p: CircuitParams, tstop: float) -> list[dict]:
     """Reset/phase PWL sources (and their inverses) of one layer."""
-    rst = _pulse(0.0, win["reset"][1], p.vdd, tstop, high_at_zero=True)
-    ph = _pulse(win["fire"][0], win["fire"][1], p.vdd, tstop)
+    rst = pulse_points(0.0, win["reset"][1], p.vdd, tstop, high_at_zero=True)
+    ph = pulse_points(win["fire"][0], win["fire"][1], p.vdd, tstop)
     return [
         {"name": f"RST{prefix}", "node": f"rst{prefix}", "points": rst},
-        {"name": f"RSTB{prefix}", "node": f"rstb{prefix}", "points": _invert(rst, p.vdd)},
+        {"name": f"RSTB{prefix}", "node": f"rstb{prefix}", "points": inverted(rst, p.vdd)},
         {"name": f"PH{prefix}", "node": f"ph{prefix}", "points": ph},
-        {"name": f"PHB{prefix}", "node": f"phb{prefix}", "points": _invert(ph, p.vdd)},
+        {"name": f"PHB{prefix}", "node": f"phb{prefix}", "points": inverted(ph, p.vdd)},
     ]
 
 
-def _rails(p: CircuitParams) -> list[dict]:
+def rails(p: CircuitParams) -> list[dict]:
     return [
         {"name": "DD", "node": "vdd", "value": p.vdd},
         {"name": "V0", "node": "v0", "value": p.v0},
@@ -171,11 +171,11 @@ def _layer_ports(n_in: int, n_out: int) -> list[str]:
     return ports + ["reset", "reset_b", "phase", "phase_b", "v0", "vbdis", "vbsense", "vdd", "vss"]
 
 
-def _spike_net(k: int, j: int, inverted: bool) -> str:
+def _spike_net(k: int, j: int, inv: bool) -> str:
     """Top-level net of spike j entering layer k (k = 0: the inputs in_j; else layer k's outputs s<k>_<j>)."""
     if k == 0:
-        return f"inb_{j}" if inverted else f"in_{j}"
-    return f"sb{k}_{j}" if inverted else f"s{k}_{j}"
+        return f"inb_{j}" if inv else f"in_{j}"
+    return f"sb{k}_{j}" if inv else f"s{k}_{j}"
 
 
 def _top_ports(design: Design) -> list[str]:
@@ -221,7 +221,7 @@ def _context(design: Design, flavor: str) -> dict:
         nets += [f"rst{l}", f"rstb{l}", f"ph{l}", f"phb{l}", "v0", "vbdis", "vbsense", "vdd", "vss"]
         instances.append({"name": f"L{k}", "subckt": sub, "nets": nets})
     return {
-        "flavor": flavor, "dev": _devices(), "p": p, "nz": asdict(NEURON_SIZES), "neurons": neurons,
+        "flavor": flavor, "dev": device_names(), "p": p, "nz": asdict(NEURON_SIZES), "neurons": neurons,
         "syn_w": p.syn_w, "syn_l": p.syn_l, "layers": layers, "sizes": design.sizes,
         "top": {"subckt": name, "ports": _top_ports(design), "instances": instances},
     }
@@ -271,7 +271,7 @@ def render_testbench(design: Design, sample_spikes: Sequence[float] | None = Non
     for j, t in enumerate(times):
         pts = input_pwl(float(t), sched[0]["accumulate"], p.vdd, tstop)
         pwls += [{"name": f"IN{j}", "node": f"in_{j}", "points": pts},
-                 {"name": f"INB{j}", "node": f"inb_{j}", "points": _invert(pts, p.vdd)}]
+                 {"name": f"INB{j}", "node": f"inb_{j}", "points": inverted(pts, p.vdd)}]
     biases, bias_map = [], {}
     for k, layer in enumerate(design.layers):
         for i in range(layer.n_out):
@@ -287,7 +287,7 @@ def render_testbench(design: Design, sample_spikes: Sequence[float] | None = Non
     for k, layer in enumerate(design.layers):
         saves += [f"v(m{k + 1}_{i})" for i in range(layer.n_out)]
     ctx["top"]["nets"] = nets
-    ctx.update(rails=_rails(p), pwls=pwls, biases=biases, saves=saves, lib=lib, corner=corner,
+    ctx.update(rails=rails(p), pwls=pwls, biases=biases, saves=saves, lib=lib, corner=corner,
                netlist_file=netlist_file or f"{ctx['top']['subckt']}.spice", tstep=TSTEP_S, tstop=tstop,
                tmax=TMAX_S, options=OPTIONS, data_file=data_file, sample_note=sample_note, deck_name=deck_name)
     return render("netlist/testbench.j2", **ctx)
@@ -323,13 +323,13 @@ def render_column_testbench(design: Design, layer_index: int, neuron_index: int,
     for j, t in enumerate(times):
         pts = input_pwl(float(t), sched["accumulate"], p.vdd, tstop)
         pwls += [{"name": f"IN{j}", "node": f"in_{j}", "points": pts},
-                 {"name": f"INB{j}", "node": f"inb_{j}", "points": _invert(pts, p.vdd)}]
+                 {"name": f"INB{j}", "node": f"inb_{j}", "points": inverted(pts, p.vdd)}]
         bn, bp, src = _bias_nets(design, layer_index, neuron_index, j, top=False)
         synapses.append({"j": j, "bn": bn, "bp": bp})
         biases += src
     ctx = {
-        "flavor": "spice", "dev": _devices(), "p": p, "nz": asdict(NEURON_SIZES), "mim": mim_for(p, layer.n_in),
-        "syn_w": p.syn_w, "syn_l": p.syn_l, "rails": _rails(p), "pwls": pwls, "biases": biases,
+        "flavor": "spice", "dev": device_names(), "p": p, "nz": asdict(NEURON_SIZES), "mim": mim_for(p, layer.n_in),
+        "syn_w": p.syn_w, "syn_l": p.syn_l, "rails": rails(p), "pwls": pwls, "biases": biases,
         "synapses": synapses, "lib": lib, "corner": corner, "tstep": TSTEP_S, "tstop": tstop, "tmax": TMAX_S,
         "options": OPTIONS, "control": control, "data_file": data_file, "n_in": layer.n_in,
         "layer_index": layer_index, "neuron_index": neuron_index, "design_name": design.name, "hold": hold_v0,
