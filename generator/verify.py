@@ -198,6 +198,7 @@ def _set_reversal(network, reversal: Sequence[tuple[np.ndarray, np.ndarray]], mo
                 layer._buffers[name] = val
             else:
                 setattr(layer, name, val)
+        layer.reversal_table = None  # the given tensors replace a trained E±(|w|) table too
 
 
 def load_model_run(model_dir: str | os.PathLike, n: int, *, split: str = "test", offset: int = 0,

@@ -112,8 +112,13 @@ def test_iris_design_tensors(design, profile):
 
 
 def test_model_side_uses_the_tensors(design, profile):
-    """Global E everywhere as tensors == the trained model; the per-synapse tensors change the spike times."""
-    run = load_model_run(IRIS, 6)
+    """Global E everywhere as tensors == the model with global E (the committed Iris model was trained with
+    E±(|w|): compare with it run without its table); the per-synapse tensors change the spike times."""
+    from generator.circuit.mapping import read_trained_model
+
+    _, card = read_trained_model(IRIS)
+    run = load_model_run(IRIS, 6, effects={"reversal_table": None, "switch_step": card.get("switch_step"),
+                                           "fire_delay": card.get("fire_delay", 0.0)})
     x = run.times[0]
     import torch
 

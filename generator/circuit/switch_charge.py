@@ -137,8 +137,9 @@ def step_model(table: dict, params: CircuitParams, profile: DeviceProfile, *, ta
     q / (C_m V_th) against ln(I / I_u), I_u = params.unit_current (so ln(I / I_u) = ln |w|). The switch-on charge
     q_on is lumped into the step at t = 1 (it happens at t_j; the conductance afterwards changes its effect on
     v(1) only to second order). ``w_min``: the smallest weight the mapping turns on (the profile's Id(Vgate)
-    tables start at their smallest current). Returns {"log_w", "pos", "neg" (magnitude; a PMOS step lowers v),
-    "w_min", "tau_ref_s", "c_m", "v_th"}.
+    tables start at their smallest current). ``t_on_max``: the latest input spike (model units) the netlist
+    applies (netlist.input_pwl). Returns {"log_w", "pos", "neg" (magnitude; a PMOS step lowers v), "w_min",
+    "t_on_max", "tau_ref_s", "c_m", "v_th"}.
     """
     from generator.circuit.mapping import GateTable
 
@@ -148,7 +149,9 @@ def step_model(table: dict, params: CircuitParams, profile: DeviceProfile, *, ta
         raise DesignError(f"tau_s {tau_s:g} s is outside the measured delays {taus[0]:g}..{taus[-1]:g} s")
     unit = p.unit_current
     scale = 1.0 / (p.c_m * p.v_th)
-    out: dict = {"tau_ref_s": float(tau_s), "c_m": p.c_m, "v_th": p.v_th}
+    # a spike whose edge would not be complete before the phase ends is not applied (netlist.input_pwl), so its
+    # selector never conducts: the model must not count it
+    out: dict = {"tau_ref_s": float(tau_s), "c_m": p.c_m, "v_th": p.v_th, "t_on_max": 1.0 - nl.RISE_S / p.t_phase}
     for kind, sign in (("pos", 1.0), ("neg", -1.0)):
         d = table[kind]
         q = np.asarray(d["q"], dtype=float)  # [hold, current, tau]

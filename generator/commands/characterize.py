@@ -70,9 +70,10 @@ def register(app: typer.Typer) -> None:
         if "switch_charge" in profile.tables and "firing_delay" in profile.tables:
             import numpy as np
 
-            from generator.circuit.switch_charge import circuit_effects
+            from generator.circuit.effects import circuit_effects
 
-            step, delay = circuit_effects(profile, params)
+            eff = circuit_effects(profile, params)
+            step, delay = eff["switch_step"], eff["fire_delay"]
             at_unit = [float(np.interp(0.0, step["log_w"], step[k])) for k in ("pos", "neg")]
             typer.echo(f"  switch-off step per conducting stack at w = 1: +{at_unit[0]:.4f} (NMOS) / "
                        f"-{at_unit[1]:.4f} (PMOS) of V_th at C_m = {params.c_m * 1e15:g} fF;  firing delay "

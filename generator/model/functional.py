@@ -474,13 +474,15 @@ def switch_step_per_synapse(weight: Tensor, step: dict) -> Tensor:
 def switch_step(t_in: Tensor, weight: Tensor, step: Optional[dict]) -> Tensor:
     """Sum of the selector switch-off steps at t = 1 (model units) [B, out] for input spikes ``t_in`` [B, in].
 
-    Only synapses whose input spiked within the accumulation phase (t_j < 1) conduct when the selectors open.
+    Only synapses whose input spiked within the accumulation phase conduct when the selectors open: t_j <
+    ``step["t_on_max"]`` (default 1; the circuit needs a spike edge to be complete before the phase ends, so
+    generator/circuit/switch_charge.py sets it to 1 - edge time / T).
     ``step`` None (the paper's model) gives zeros. Differentiable in ``weight`` (not in ``t_in``: the indicator
     t_j < 1 is a step function whose derivative is zero almost everywhere).
     """
     if step is None:
         return t_in.new_zeros(t_in.shape[0], weight.shape[0])
-    on = (t_in < 1.0).to(weight.dtype)
+    on = (t_in < float(step.get("t_on_max", 1.0))).to(weight.dtype)
     return on @ switch_step_per_synapse(weight, step).t()
 
 

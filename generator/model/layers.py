@@ -53,11 +53,13 @@ def check_switch_step(step: Optional[dict]) -> Optional[dict]:
     try:
         out = {k: [float(x) for x in step[k]] for k in ("log_w", "pos", "neg")}
         out["w_min"] = float(step.get("w_min", 0.0))
+        out["t_on_max"] = float(step.get("t_on_max", 1.0))
     except (KeyError, TypeError, ValueError):
         raise ValueError("switch_step must be {'log_w': [...], 'pos': [...], 'neg': [...], 'w_min': w} "
                          f"(equal-length lists), got {step!r}") from None
     n = len(out["log_w"])
     ok = (n >= 2 and len(out["pos"]) == n and len(out["neg"]) == n and out["w_min"] >= 0
+          and 0 < out["t_on_max"] <= 1
           and all(math.isfinite(x) for k in ("log_w", "pos", "neg") for x in out[k])
           and all(b > a for a, b in zip(out["log_w"], out["log_w"][1:])))
     if not ok:
