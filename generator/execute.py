@@ -20,6 +20,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
+from generator.procutil import die_with_parent
+
 KINDS = ("serial", "process", "dask")
 
 
@@ -164,8 +166,10 @@ class ProcessExecutor(Executor):
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
+            # workers (and their ngspice children) stop when this process stops (generator/procutil.py)
             self._pool = cf.ProcessPoolExecutor(max_workers=self.workers,
-                                                mp_context=multiprocessing.get_context("spawn"))
+                                                mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=die_with_parent)
         return self._pool
 
     def _run(self, fn, indexed: Sequence[tuple[int, Any]], bar: _Progress) -> tuple[dict, list[int]]:

@@ -5,7 +5,8 @@
 # Environment (all optional):
 #   E_POS, E_NEG   reversal potentials of the bottom-up iris model (dimensionless; default PAPER.md Table 2:
 #                  2.80 and -1.53). To train on our own characterised values instead, either set these or set
-#   PROFILE        a DeviceProfile JSON from `imcgen characterize` (then E+, E-, E_dis come from it);
+#   PROFILE        a DeviceProfile JSON from `imcgen characterize` (then E+, E-, E_dis and the circuit effects --
+#                  E±(|w|), the selector switch-off step, the firing delay -- come from it);
 #                  default profiles/sky130_tt_27C.json, our tt/27 C characterisation. PROFILE= (empty) uses E_POS/E_NEG.
 #   E_DIS          firing-phase discharger reversal potential for the iris model (default: ideal ramp).
 #   IMCGEN_DATA    dataset folder holding mnist/ (default ../shared/datasets when it exists).

@@ -195,3 +195,24 @@ def test_model_with_the_effects_predicts_a_column_the_plain_model_misses(profile
                                    eff["fire_delay"])[0, 0])
     err_plain, err_eff = (sim - plain) * 1e3, (sim - modelled) * 1e3  # ns at T = 1 µs
     assert abs(err_eff) < 2.0 and abs(err_plain) > 6.0, json.dumps({"plain_ns": err_plain, "effects_ns": err_eff})
+
+
+# ============================================================================================ the model side of verify
+def test_model_side_effects_resolve_from_card_profile_or_none(profile):
+    from generator.verify import VerifyError, load_model_run, resolve_model_effects
+
+    _, card = read_trained_model(IRIS)
+    assert card["switch_step"] and card["reversal_table"] and card["fire_delay"] > 0, "Iris is trained with them"
+    assert resolve_model_effects("card", card, profile, CircuitParams(), IRIS) == "card"
+    with pytest.raises(VerifyError, match="C_m"):
+        resolve_model_effects("card", card, profile, dataclasses.replace(CircuitParams(), c_m=1e-12), IRIS)
+    from_profile = resolve_model_effects("profile", card, profile, CircuitParams(), IRIS)
+    assert from_profile["fire_delay"] == pytest.approx(card["fire_delay"])
+    none = resolve_model_effects("none", card, profile, CircuitParams(), IRIS)
+    with pytest.raises(VerifyError, match="unknown model_effects"):
+        resolve_model_effects("some", card, profile, CircuitParams(), IRIS)
+    trained = load_model_run(IRIS, 4)
+    same = load_model_run(IRIS, 4, effects=from_profile)
+    plain = load_model_run(IRIS, 4, effects=none)
+    np.testing.assert_allclose(same.times[-1], trained.times[-1], atol=1e-6)  # the card holds the profile's effects
+    assert np.abs(plain.times[-1] - trained.times[-1]).max() > 0.003  # > 3 ns: the effects reach the model side

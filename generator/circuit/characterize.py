@@ -387,7 +387,8 @@ def characterize(
 
 
 def plot_profile(profile: DeviceProfile, path: str | Path) -> Path:
-    """PNG of the I-V curves with their CLM fits (NMOS, PMOS, discharger), the Id(Vg) tables and λ(I)."""
+    """PNG of the I-V curves with their CLM fits (NMOS, PMOS, discharger), the Id(Vg) tables and λ(I), and (when
+    measured) the selector switch-off charge versus current and delay."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -396,7 +397,8 @@ def plot_profile(profile: DeviceProfile, path: str | Path) -> Path:
     t = profile.tables
     v0 = float(profile.meta.get("params", {}).get("v0", 1.3))
     win = profile.meta.get("fit_window_v", [v0 - profile.v_th, v0])
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    sw = t.get("switch_charge")
+    fig, axes = plt.subplots(2, 4 if sw else 3, figsize=(20 if sw else 15, 8.5))
     for ax, key, title, sgn in ((axes[0, 0], "nmos_iv", "NMOS stack: current out of membrane", 1),
                                 (axes[0, 1], "pmos_iv", "PMOS stack: current into membrane", -1)):
         iv = t[key]
@@ -438,6 +440,31 @@ def plot_profile(profile: DeviceProfile, path: str | Path) -> Path:
     ax.set(title="max |fit/sim - 1| over the swing", xlabel="I0 at V0 (A)", ylabel="%")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+    if sw:
+        taus = np.asarray(sw["tau_s"])
+        ref = int(np.argmin(abs(taus - 200e-9)))
+        ax = axes[0, 3]
+        for kind, label in (("pos", "NMOS stack"), ("neg", "PMOS stack")):
+            q = np.asarray(sw[kind]["q"]) * 1e15  # fC [hold, current, tau]
+            for h, vh in enumerate(sw["v_hold"]):
+                ax.semilogx(sw[kind]["current"], q[h, :, ref], "o-" if h == 1 else ":", ms=3,
+                            label=f"{label}, V_mem={vh:.2f} V" if h in (0, len(sw["v_hold"]) - 1) or h == 1 else None)
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set(title=f"switch-off charge out of the membrane at {taus[ref] * 1e9:.0f} ns", xlabel="stack current (A)",
+               ylabel="q (fC)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+        ax = axes[1, 3]
+        for kind, label in (("pos", "NMOS"), ("neg", "PMOS")):
+            cur = np.asarray(sw[kind]["current"])
+            q = np.asarray(sw[kind]["q"])[1] * 1e15
+            for c in (2, len(cur) // 2, len(cur) - 3):
+                ax.semilogx(taus * 1e9, q[c], "o-", ms=3, label=f"{label} {cur[c] * 1e9:.0f} nA")
+        delay = t.get("firing_delay", {}).get("delay_s_mean")
+        ax.set(title="switch-off charge vs delay" + (f"; firing delay {delay * 1e9:.2f} ns" if delay else ""),
+               xlabel="delay after the selector edge (ns)", ylabel="q (fC)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
     fig.suptitle(f"sky130 {profile.corner}, {profile.temp:g} °C: λ_N={profile.lambda_n:.3f}, λ_P={profile.lambda_p:.3f}, "
                  f"λ_dis={profile.lambda_dis:.3f} 1/V;  E+={profile.e_pos:.2f}, E-={profile.e_neg:.2f}, "
                  f"E_dis={profile.e_dis:.2f}")

@@ -28,10 +28,11 @@ membrane node (measured with ngspice, see the function); the verification loop c
 with different column heights get different neuron subcircuits (``neuron``, ``neuron_1``, ...). A column whose
 parasitic exceeds 80 % of C_m (e.g. 784 inputs at C_m = 140 fF: ~480 fF) is a DesignError: raise C_m.
 
-Known circuit effect the model does not have (measured on the Iris network, tt): when a selector opens at the end
-of the accumulation phase, the node between selector and memory transistor recharges through the memory
-transistor from the membrane, about 5 mV (~6 ns of firing time) per conducting NMOS stack, opposite for a PMOS
-stack. The accumulated membrane voltage itself matches the model to < 1 mV.
+Circuit effects beyond the paper's model, measured on these netlists and modelled in the PNN
+(generator/circuit/effects.py): when a selector opens at the end of the accumulation phase, the node between
+selector and memory transistor recharges through the memory transistor from the membrane (~3-4 mV per conducting
+stack at C_m = 140 fF, opposite signs for NMOS and PMOS stacks; switch_charge.py); the neuron fires ~1.6 ns after
+its threshold crossing (firing_delay.py); and λ, hence E±, depends on the synapse current.
 """
 
 from __future__ import annotations

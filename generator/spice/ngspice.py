@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.design import atomic_write_text
+from generator.procutil import kill_with_parent
 
 INSTALL_HINT = "install it: `sudo apt-get install ngspice` (Debian/Ubuntu) or `make setup`"
 
@@ -330,8 +331,9 @@ def run_deck(
         raw_path.unlink()
     cmd = [binary, "-b"] + ([] if has_control else ["-r", raw_path.name]) + [deck_path.name]
     t0 = time.monotonic()
+    # own process group (the timeout kills the whole group); killed with the calling process (procutil)
     proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=kill_with_parent)
     try:
         out, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
