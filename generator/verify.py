@@ -150,18 +150,12 @@ def model_spike_times(model_dir: str | os.PathLike, x: "Any", e_dis: float | Non
     """
     import torch
 
-    from generator.model.layers import RCSpikeLinear, check_reversal_table, check_switch_step
+    from generator.model.layers import assign_circuit_effects
     from generator.model.train import load_trained_model
 
     network, card = load_trained_model(model_dir)
     if effects != "card":
-        step = check_switch_step(effects["switch_step"])
-        table = check_reversal_table(effects["reversal_table"])
-        for layer in network.layers:
-            if isinstance(layer, RCSpikeLinear):
-                layer.switch_step = step
-                layer.fire_delay = float(effects["fire_delay"])
-                layer.reversal_table = table
+        assign_circuit_effects(network, effects)
     network.eval()
     network.noise_sigma = 0.0
     if e_dis != "card":
@@ -720,7 +714,7 @@ def resolve_model_effects(model_effects: str, card: dict, profile: DeviceProfile
     """The circuit effects of the model side (selector switch-off step, firing delay; generator/circuit/
     switch_charge.py, firing_delay.py) for ``model_effects``: "card" (as trained; checked: the step scales as
     1/C_m, so the card's C_m must be the circuit's), "profile" (measured, at these circuit parameters) or "none"
-    (the paper's model). Returns "card" or {"reversal_table", "switch_step", "fire_delay"}."""
+    (the paper's model). Returns "card" or {"reversal_table", "switch_step", "fire_delay", "driven_step"}."""
     from generator.circuit.effects import circuit_effects
 
     if model_effects == "none":
@@ -903,7 +897,8 @@ def verify_model(model_dir: str | os.PathLike, *, out_dir: str | os.PathLike, pr
                   "e_dis": card.get("e_dis"), "test_accuracy_card": card.get("test_accuracy"),
                   "e_dis_used": eff_e_dis, "model_e": model_e, "model_effects": model_effects,
                   "effects_used": {"reversal_table": eff["reversal_table"] is not None,
-                                   "switch_step": eff["switch_step"] is not None, "fire_delay": eff["fire_delay"]},
+                                   "switch_step": eff["switch_step"] is not None, "fire_delay": eff["fire_delay"],
+                                   "driven_step": eff.get("driven_step") is not None},
                   "per_synapse_e": _reversal_summary(reversal) if reversal is not None else None},
         "flow": flow, "mode": mode, "corner": params.corner, "temp": params.temp,
         "params": asdict(design.params), "profile": {"e_pos": profile.e_pos, "e_neg": profile.e_neg, "e_dis": profile.e_dis,

@@ -38,6 +38,8 @@ fit at V_b_dis. Then E+ = 1/(V_th λ_N), E- = -1/(V_th λ_P), E_dis = 1/(V_th λ
   membrane levels (generator/circuit/switch_charge.py; the model's switch-off step comes from it).
 * ``firing_delay``: the neuron's output-spike delay behind the model's threshold crossing (s;
   generator/circuit/firing_delay.py; the model's ``fire_delay``).
+* ``driven_edge``: the extra switch-off charge of neuron-driven selectors, as conduction time at the unit current
+  (s) by fan-out (generator/circuit/driven_edge.py; the model's ``driven_step``).
 """
 
 from __future__ import annotations
@@ -368,6 +370,10 @@ def characterize(
         partial.e_dis = 1.0 / (params.v_th * lambda_dis)
         tables["firing_delay"] = measure_firing_delay(partial, params, workdir=work / "firing_delay",
                                                       timeout_s=timeout_s)
+        from generator.circuit.driven_edge import measure_driven_edge
+
+        tables["driven_edge"] = measure_driven_edge(partial, params, workdir=work / "driven_edge",
+                                                        timeout_s=timeout_s)
     profile = DeviceProfile(
         e_pos=_sig(1.0 / (v_th * lambda_n)),
         e_neg=_sig(-1.0 / (v_th * lambda_p)),

@@ -88,6 +88,45 @@ def check_reversal_table(table: Optional[dict]) -> Optional[dict]:
     return {**{k: v for k, v in table.items() if k not in out}, **out}
 
 
+def driven_switch_step(step: Optional[dict], driven: Optional[dict], fanout: int) -> Optional[dict]:
+    """The switch-off step table of a layer whose inputs come from neurons with ``fanout`` (its own number of
+    neurons): ``step`` with both magnitudes raised by ``driven``'s extra step at that fan-out (interpolated in log
+    fan-out, held at the ends; generator/circuit/driven_edge.py). No ``driven`` or no ``step``: ``step``."""
+    if step is None or driven is None:
+        return step
+    x = math.log(max(int(fanout), 1))
+    fx = [math.log(f) for f in driven["fanout"]]
+
+    def at(ys):
+        if x <= fx[0]:
+            return float(ys[0])
+        if x >= fx[-1]:
+            return float(ys[-1])
+        i = next(k for k in range(1, len(fx)) if fx[k] >= x)
+        return float(ys[i - 1] + (ys[i] - ys[i - 1]) * (x - fx[i - 1]) / (fx[i] - fx[i - 1]))
+
+    extra = {"pos": at(driven["pos"]), "neg": at(driven["neg"])}
+    return {**step, "pos": [v + extra["pos"] for v in step["pos"]], "neg": [v + extra["neg"] for v in step["neg"]],
+            "driven_extra": extra}
+
+
+def assign_circuit_effects(network: "Network", effects: dict) -> None:
+    """Give every fully connected RC-Spike layer of ``network`` the circuit effects (generator/circuit/effects.py):
+    E±(|w|), the switch-off step (the first layer's inputs are ideal edges; later layers are driven by neurons, so
+    their step includes ``driven_step`` at their fan-out) and the firing delay."""
+    k = 0
+    for layer in network.layers:
+        if isinstance(layer, RCSpikeLinear):
+            step = check_switch_step(effects.get("switch_step"))
+            if k > 0:
+                step = driven_switch_step(step, effects.get("driven_step"), layer.out_features)
+            layer.switch_step = step
+            layer.fire_delay = float(effects.get("fire_delay") or 0.0)
+            layer.reversal_table = check_reversal_table(effects.get("reversal_table"))
+        if isinstance(layer, _SPIKING):
+            k += 1
+
+
 def _check_solver(name: str, value: str) -> str:
     if value not in _SOLVERS:
         raise ValueError(f"{name} must be one of {_SOLVERS}, got {value!r}")
@@ -444,6 +483,7 @@ def build_network(
     switch_step: Optional[dict] = None,
     fire_delay: float = 0.0,
     reversal_table: Optional[dict] = None,
+    driven_step: Optional[dict] = None,
 ) -> Network:
     """Build a Network from a spec string.
 
@@ -454,7 +494,8 @@ def build_network(
     k-th (0-based) with a DSTD range t_max = k + 1. Weights are initialised from `seed`. ``switch_step``: the
     circuit's selector switch-off step (functional.switch_step), fully connected RC-Spike layers only;
     ``fire_delay``: the circuit's firing delay (model units, functional.spike_time), same layers;
-    ``reversal_table``: E±(|w|) per synapse (functional.reversal_from_table), same layers.
+    ``reversal_table``: E±(|w|) per synapse (functional.reversal_from_table), same layers; ``driven_step``: the
+    extra step of neuron-driven selectors (see :func:`assign_circuit_effects`).
     """
     if model not in ("rcspike", "ttfs"):
         raise ValueError(f"model must be 'rcspike' or 'ttfs', got {model!r}")
@@ -507,7 +548,8 @@ def build_network(
                                      "model='ttfs'")
                 layers.append(TTFSLinear(n_in, n_out, e_pos, e_neg, t_max=float(n_fc + 1), **common))
             else:
-                layers.append(RCSpikeLinear(n_in, n_out, e_pos, e_neg, switch_step=switch_step,
+                step = switch_step if n_fc == 0 else driven_switch_step(switch_step, driven_step, n_out)
+                layers.append(RCSpikeLinear(n_in, n_out, e_pos, e_neg, switch_step=step,
                                             fire_delay=fire_delay, reversal_table=reversal_table, **common))
             shape = (n_out,)
             n_fc += 1

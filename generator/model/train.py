@@ -77,6 +77,7 @@ class TrainConfig:
     switch_step: dict | None = None  # the circuit's selector switch-off step table (functional.switch_step)
     fire_delay: float = 0.0  # the circuit's firing delay (model units, functional.spike_time)
     reversal_table: dict | None = None  # E±(|w|) per synapse (functional.reversal_from_table)
+    driven_step: dict | None = None  # extra step of neuron-driven selectors (layers.assign_circuit_effects)
     ideal: bool = False  # |E±| = 100 (top-down baseline)
     recipe: str = "auto"  # "auto" (iris for the iris dataset, else default) | "iris" | "default"
     epochs: int = 50
@@ -169,7 +170,7 @@ def _build(card_or_cfg: dict, in_shape: tuple[int, ...] | None, seed: int):
         solver=c["solver"], steps=int(c["steps"]), eval_solver=c["eval_solver"], eval_steps=int(c["eval_steps"]),
         ideal=False, in_shape=None if is_mlp(c["arch"]) else tuple(in_shape), noise_sigma=float(c["noise_sigma"]),
         seed=seed, switch_step=c.get("switch_step"), fire_delay=float(c.get("fire_delay") or 0.0),
-        reversal_table=c.get("reversal_table"),
+        reversal_table=c.get("reversal_table"), driven_step=c.get("driven_step"),
     )
 
 
@@ -430,6 +431,7 @@ def _card_skeleton(cfg: TrainConfig, dataset: Dataset, command: str | None) -> d
         "switch_step": cfg.switch_step,
         "fire_delay": float(cfg.fire_delay),
         "reversal_table": cfg.reversal_table,
+        "driven_step": cfg.driven_step,
         "ideal": bool(cfg.ideal),
         "solver": cfg.solver,
         "steps": int(cfg.steps),
