@@ -136,9 +136,10 @@ def test_search_reports_when_everything_failed():
 # ============================================================================================ the loop, real ngspice
 IRIS = REPO / "trained_models" / "iris"
 PROFILE = REPO / "profiles" / "sky130_tt_27C.json"
-#: stated bound for the test: output-layer spike-time RMSE (ns) of the committed Iris model, column mode, unit
-#: scale, model side with the discharger's measured E_dis (the circuit's real firing ramp); measured 6.6 ns
-RMSE_BOUND_NS = 10.0
+#: stated bound for the test: output-layer spike-time RMSE (ns) of the committed Iris model (trained with the
+#: measured circuit effects), column mode, unit scale, model side with the discharger's measured E_dis; the issue's
+#: 2 ns goal. Measured 0.33 ns (it was 6.6 ns with the paper's model before the circuit effects were modelled).
+RMSE_BOUND_NS = 2.0
 
 
 @pytest.fixture(scope="module")

@@ -117,8 +117,8 @@ def test_model_side_uses_the_tensors(design, profile):
     from generator.circuit.mapping import read_trained_model
 
     _, card = read_trained_model(IRIS)
-    run = load_model_run(IRIS, 6, effects={"reversal_table": None, "switch_step": card.get("switch_step"),
-                                           "fire_delay": card.get("fire_delay", 0.0)})
+    run = load_model_run(IRIS, 6, effects={**{k: card.get(k) for k in ("switch_step", "fire_delay", "driven_step")},
+                                           "reversal_table": None})
     x = run.times[0]
     import torch
 

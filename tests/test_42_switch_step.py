@@ -23,7 +23,9 @@ from generator.circuit.effects import circuit_effects
 from generator.circuit.switch_charge import measure_switch_charge, step_model
 from generator.design import CircuitParams, DesignError, DeviceProfile
 from generator.model import functional as Fn
-from generator.model.layers import RCSpikeLinear, build_network, check_reversal_table, check_switch_step
+from generator.circuit.driven_edge import measure_driven_edge
+from generator.model.layers import (RCSpikeLinear, build_network, check_reversal_table, check_switch_step,
+                                    driven_switch_step)
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "sky130_tt_27C.json"
@@ -105,6 +107,21 @@ def test_firing_delay_shifts_the_spike_and_stays_in_the_phase():
         RCSpikeLinear(2, 2, 2.9, -1.7, fire_delay=float("nan"))
 
 
+def test_neuron_driven_layers_get_the_extra_step_at_their_fanout():
+    driven = {"fanout": [1, 4, 16], "pos": [0.003, 0.002, 0.001], "neg": [0.002, 0.001, 0.0005]}
+    at4 = driven_switch_step(TABLE, driven, 4)
+    assert at4["pos"] == pytest.approx([x + 0.002 for x in TABLE["pos"]])
+    assert at4["neg"] == pytest.approx([x + 0.001 for x in TABLE["neg"]])
+    at2 = driven_switch_step(TABLE, driven, 2)  # halfway in log fan-out
+    assert at2["pos"][0] == pytest.approx(TABLE["pos"][0] + 0.0025)
+    assert driven_switch_step(TABLE, driven, 1000)["neg"][0] == pytest.approx(TABLE["neg"][0] + 0.0005)
+    assert driven_switch_step(TABLE, None, 4) is TABLE and driven_switch_step(None, driven, 4) is None
+    net = build_network("4-3-2", e_pos=2.9, e_neg=-1.7, switch_step=TABLE, driven_step=driven)
+    first, second = net.spiking_layers
+    assert first.switch_step["pos"] == TABLE["pos"]  # the first layer's inputs are ideal edges
+    assert second.switch_step["pos"] == pytest.approx(driven_switch_step(TABLE, driven, 2)["pos"])
+
+
 def test_bad_tables_and_unsupported_layers_are_rejected():
     for bad in ({"pos": [1, 2]}, {**TABLE, "log_w": [0.0, -1.0, 2.0]}, {**TABLE, "neg": [0.1]},
                 {**TABLE, "pos": [float("nan")] * 3}, {**TABLE, "w_min": -1}):
@@ -163,13 +180,22 @@ def test_committed_firing_delay_is_current_and_small(profile, tmp_path):
     assert fresh["delay_s_mean"] == pytest.approx(committed["delay_s_mean"], rel=0.02), (fresh, committed)
 
 
+@pytest.mark.ngspice
+def test_committed_driven_edge_is_current_and_adds_charge(profile, tmp_path):
+    fresh = measure_driven_edge(profile, workdir=tmp_path)
+    committed = profile.tables["driven_edge"]
+    for kind in ("pos_s", "neg_s"):
+        assert all(0 < x < 10e-9 for x in fresh[kind]), fresh  # the sharper logic edge moves more charge
+        np.testing.assert_allclose(fresh[kind], committed[kind], rtol=0.02)
+
+
 def test_missing_tables_are_a_clear_error(profile):
     old = DeviceProfile(**{**profile.__dict__, "tables": {k: v for k, v in profile.tables.items()
                                                           if k != "firing_delay"}})
     with pytest.raises(DesignError, match="firing_delay.*imcgen characterize"):
         circuit_effects(old, CircuitParams())
     eff = circuit_effects(profile, CircuitParams())
-    assert set(eff) == {"reversal_table", "switch_step", "fire_delay"}
+    assert set(eff) == {"reversal_table", "switch_step", "fire_delay", "driven_step"}
     assert eff["fire_delay"] == pytest.approx(profile.tables["firing_delay"]["delay_s_mean"] / 1e-6)
     ep_unit = np.interp(0.0, eff["reversal_table"]["log_w"], eff["reversal_table"]["e_pos"])
     assert ep_unit == pytest.approx(profile.e_pos, rel=0.02)  # the table at w = 1 is the profile's global E+
