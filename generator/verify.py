@@ -145,8 +145,8 @@ def model_spike_times(model_dir: str | os.PathLike, x: "Any", e_dis: float | Non
     ``reversal``: None keeps the trained global E±; else one (e_pos, e_neg) pair of arrays [N_out, N_in] per
     spiking layer (e.g. :func:`generator.circuit.mapping.per_synapse_reversal`) that replaces them. The
     weights are never changed. ``effects``: "card" keeps the trained circuit effects (or their absence); a dict
-    {"reversal_table", "switch_step", "fire_delay"} (generator/circuit/effects.py) replaces them in every
-    RC-Spike linear layer (``reversal``, when given, wins over the reversal table).
+    {"reversal_table", "switch_step", "fire_delay", "driven_step"} (generator/circuit/effects.py) replaces them
+    in every RC-Spike linear layer (``reversal``, when given, wins over the reversal table).
     """
     import torch
 

@@ -41,7 +41,7 @@ def measure_driven_edge(profile: DeviceProfile, params: CircuitParams | None = N
     the unit current, of an NMOS / PMOS stack whose selector is driven by a neuron output with that fan-out.
     Needs the profile's ``switch_charge`` table (the ideal-edge reference) and Id(Vgate) tables."""
     from generator.circuit.mapping import GateTable
-    from generator.circuit.switch_charge import TAUS_S, _integrate
+    from generator.circuit.switch_charge import TAUS_S, charge_between
     from generator.pdk import sky130
     from generator.spice import netlist as nl
     from generator.spice.ngspice import run_deck
@@ -89,7 +89,7 @@ def measure_driven_edge(profile: DeviceProfile, params: CircuitParams | None = N
         for d in drivers:
             i = -res[f"i({src}{d['k']}_0)"]
             i_on = float(np.mean(i[(t > t_off - 2 * win) & (t < t_off - win)]))
-            q = _integrate(t, i, t_off - win, t_off + tau) - i_on * win
+            q = charge_between(t, i, t_off - win, t_off + tau) - i_on * win
             vals.append(float(f"{(q - q_ref) / i_on:.6g}"))
         out[f"{kind}_s"] = vals
     if own_tmp:

@@ -59,7 +59,7 @@ def _sig(x: float) -> float:
     return float(f"{float(x):.6g}")
 
 
-def _integrate(t: np.ndarray, i: np.ndarray, a: float, b: float) -> float:
+def charge_between(t: np.ndarray, i: np.ndarray, a: float, b: float) -> float:
     """∫_a^b i dt (trapezoid on the simulator's own time points, end points interpolated)."""
     sel = (t > a) & (t < b)
     tt = np.concatenate([[a], t[sel], [b]])
@@ -118,10 +118,10 @@ def measure_switch_charge(profile: DeviceProfile, params: CircuitParams | None =
         for s in (s for s in stacks if s["kind"] == kind):
             i = -res[f"i(vm{s['k']})"]  # ngspice: source current flows + -> -, i.e. into the node from VM
             i_on = float(np.mean(i[(t > t_off - 2 * win) & (t < t_off - win)]))
-            base = _integrate(t, i, t_off - win, t_off) - i_on * win
+            base = charge_between(t, i, t_off - win, t_off) - i_on * win
             for m, tau in enumerate(TAUS_S):
-                q[s["h"], s["c"], m] = base + _integrate(t, i, t_off, t_off + tau)
-            q_on[s["h"], s["c"]] = _integrate(t, i, t_on - win, t_on + win) - i_on * win
+                q[s["h"], s["c"], m] = base + charge_between(t, i, t_off, t_off + tau)
+            q_on[s["h"], s["c"]] = charge_between(t, i, t_on - win, t_on + win) - i_on * win
         out[kind] = {"current": [_sig(c) for c in currents], "vg": [_sig(g) for g in vg[kind]],
                      "q": [[[_sig(x) for x in row] for row in per_hold] for per_hold in q],
                      "q_on": [[_sig(x) for x in row] for row in q_on]}
