@@ -152,13 +152,24 @@ def model_library_text() -> str:
     return "\n".join(lines)
 
 
+#: environment variable: OpenMP threads of every ngspice run (default 1). Why one: ngspice's OpenMP device loop
+#: defaults to all cores and spin-waits; two runs side by side (the executors run one per core) then took 5-20x
+#: longer each (measured: a 5-synapse column 0.65 s alone, 4-14 s as one of two; 0.82 s for both with 1 thread).
+NGSPICE_THREADS_ENV = "IMCGEN_NGSPICE_THREADS"
+
+
 def spiceinit_text() -> str:
     """The ``.spiceinit`` ngspice reads from its working folder (SkyWater's recommended settings).
 
-    ``ngbehavior=hsa`` selects HSPICE-compatible parameter handling of the BSIM models ("nf" vs. "W");
+    ``num_threads``: see :data:`NGSPICE_THREADS_ENV`. ``ngbehavior=hsa`` selects HSPICE-compatible parameter
+    handling of the BSIM models ("nf" vs. "W");
     ``ng_nomodcheck`` skips model checks and speeds up loading.
     """
-    return "* ngspice start-up settings for the sky130 models (written by imcgen)\nset ngbehavior=hsa\nset ng_nomodcheck\n"
+    threads = os.environ.get(NGSPICE_THREADS_ENV, "1")
+    if not threads.isdigit() or int(threads) < 1:
+        raise PdkError(f"{NGSPICE_THREADS_ENV}={threads!r}: give a positive number of threads (default 1)")
+    return ("* ngspice start-up settings for the sky130 models (written by imcgen)\nset ngbehavior=hsa\n"
+            f"set ng_nomodcheck\nset num_threads={int(threads)}\n")
 
 
 def write_model_library(directory: str | os.PathLike, corner: str = "tt") -> Path:
