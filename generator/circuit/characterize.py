@@ -129,14 +129,14 @@ def fit_clm(v: np.ndarray, i: np.ndarray, v0: float, window: tuple[float, float]
     return ClmFit(i0=float(b), slope_rel=float(m / b), max_rel_residual=resid)
 
 
-def _sig(x: float, digits: int = 6) -> float:
+def round_sig(x: float, digits: int = 6) -> float:
     """Round to ``digits`` significant figures: stable JSON and byte-identical re-runs."""
     x = float(x)
     return 0.0 if x == 0 or not math.isfinite(x) else float(f"{x:.{digits}g}")
 
 
 def _siglist(xs, digits: int = 6) -> list[float]:
-    return [_sig(x, digits) for x in np.asarray(xs, float).ravel()]
+    return [round_sig(x, digits) for x in np.asarray(xs, float).ravel()]
 
 
 def _v_grid(params: CircuitParams) -> tuple[float, float, float]:
@@ -328,16 +328,16 @@ def characterize(
         lam = np.asarray(tab["lambda"])
         sel = (i0 >= SPREAD_I[0]) & (i0 <= SPREAD_I[1])
         lo, hi = float(lam[sel].min()), float(lam[sel].max())
-        return {"min": _sig(lo), "max": _sig(hi), "rel_spread": _sig((hi - lo) / (0.5 * (hi + lo)), 4),
-                "i_range_a": list(SPREAD_I), "max_rel_fit_residual": _sig(np.max(np.asarray(tab["max_rel_residual"])[sel]), 3)}
+        return {"min": round_sig(lo), "max": round_sig(hi), "rel_spread": round_sig((hi - lo) / (0.5 * (hi + lo)), 4),
+                "i_range_a": list(SPREAD_I), "max_rel_fit_residual": round_sig(np.max(np.asarray(tab["max_rel_residual"])[sel]), 3)}
 
     tables = {
         "nmos_vg": nmos_vg, "nmos_id": nmos_id,
         "pmos_vg": pmos_vg, "pmos_id": pmos_id,
         "lambda_n_vs_i": lam_n_tab, "lambda_p_vs_i": lam_p_tab, "lambda_dis_vs_i": lam_dis_tab,
         "nmos_iv": nmos_iv, "pmos_iv": pmos_iv,
-        "dis_iv": {"v": _siglist(v_d), "i": _siglist(i_d), "i0": _sig(dis_fit.i0), "lambda": _sig(dis_fit.slope_rel),
-                   "max_rel_residual": _sig(dis_fit.max_rel_residual, 3), "vb": _sig(params.v_b_dis)},
+        "dis_iv": {"v": _siglist(v_d), "i": _siglist(i_d), "i0": round_sig(dis_fit.i0), "lambda": round_sig(dis_fit.slope_rel),
+                   "max_rel_residual": round_sig(dis_fit.max_rel_residual, 3), "vb": round_sig(params.v_b_dis)},
     }
     try:
         sky130_version = metadata.version("sky130")
@@ -351,42 +351,36 @@ def characterize(
         "stack_order": {"name": stack_order, **STACK_ORDERS[stack_order]},
         "fit": "I = I0 (1 + s (V - V0)) over V in fit_window_v, least squares on relative error; "
                "lambda_n = s, lambda_p = -s, lambda_dis = s",
-        "fit_window_v": [_sig(window[0]), _sig(window[1])],
-        "reference_current_a": _sig(unit),
-        "i_dis_v0_a": _sig(dis_fit.i0),
+        "fit_window_v": [round_sig(window[0]), round_sig(window[1])],
+        "reference_current_a": round_sig(unit),
+        "i_dis_v0_a": round_sig(dis_fit.i0),
         "lambda_spread": {"n": spread(lam_n_tab), "p": spread(lam_p_tab)},
         "units": {"lambda": "1/V", "current": "A", "voltage": "V", "temp": "degC"},
     }
-    if stack_order == DEFAULT_STACK_ORDER:  # the netlists' synapse subcircuits; the other order is a comparison only
-        from generator.circuit.switch_charge import measure_switch_charge
-
-        partial = DeviceProfile(e_pos=0.0, e_neg=0.0, e_dis=0.0, lambda_n=lambda_n, lambda_p=lambda_p,
-                                lambda_dis=lambda_dis, corner=params.corner, temp=params.temp, tables=tables)
-        tables["switch_charge"] = measure_switch_charge(partial, params, workdir=work / "switch_charge",
-                                                        timeout_s=timeout_s)
-        from generator.circuit.firing_delay import measure_firing_delay
-
-        partial.e_pos, partial.e_neg = 1.0 / (params.v_th * lambda_n), -1.0 / (params.v_th * lambda_p)
-        partial.e_dis = 1.0 / (params.v_th * lambda_dis)
-        tables["firing_delay"] = measure_firing_delay(partial, params, workdir=work / "firing_delay",
-                                                      timeout_s=timeout_s)
-        from generator.circuit.driven_edge import measure_driven_edge
-
-        tables["driven_edge"] = measure_driven_edge(partial, params, workdir=work / "driven_edge",
-                                                        timeout_s=timeout_s)
     profile = DeviceProfile(
-        e_pos=_sig(1.0 / (v_th * lambda_n)),
-        e_neg=_sig(-1.0 / (v_th * lambda_p)),
-        e_dis=_sig(1.0 / (v_th * lambda_dis)),
-        lambda_n=_sig(lambda_n),
-        lambda_p=_sig(lambda_p),
-        lambda_dis=_sig(lambda_dis),
+        e_pos=round_sig(1.0 / (v_th * lambda_n)),
+        e_neg=round_sig(-1.0 / (v_th * lambda_p)),
+        e_dis=round_sig(1.0 / (v_th * lambda_dis)),
+        lambda_n=round_sig(lambda_n),
+        lambda_p=round_sig(lambda_p),
+        lambda_dis=round_sig(lambda_dis),
         corner=params.corner,
         temp=params.temp,
-        v_th=_sig(v_th),
+        v_th=round_sig(v_th),
         tables=tables,
         meta=meta,
     )
+    if stack_order == DEFAULT_STACK_ORDER:  # the netlists' synapse subcircuits; the other order is a comparison only
+        # the circuit effects the PNN models (generator/circuit/effects.py); each builds on the tables before it
+        from generator.circuit.driven_edge import measure_driven_edge
+        from generator.circuit.firing_delay import measure_firing_delay
+        from generator.circuit.switch_charge import measure_switch_charge
+
+        exact = dataclasses.replace(profile, e_pos=1.0 / (v_th * lambda_n), e_neg=-1.0 / (v_th * lambda_p),
+                                    e_dis=1.0 / (v_th * lambda_dis))  # the model side unrounded; same tables dict
+        for key, measure in (("switch_charge", measure_switch_charge), ("firing_delay", measure_firing_delay),
+                             ("driven_edge", measure_driven_edge)):
+            tables[key] = measure(exact, params, workdir=work / key, timeout_s=timeout_s)
     if own_tmp:
         shutil.rmtree(work, ignore_errors=True)
     return profile

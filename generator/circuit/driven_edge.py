@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from generator.circuit.characterize import round_sig
 from generator.design import NEURON_SIZES, CircuitParams, DesignError, DeviceProfile, mim_for
 
 #: fan-outs measured (synapse pairs driven by one neuron output); interpolated in log fan-out, held at the ends
@@ -41,7 +42,7 @@ def measure_driven_edge(profile: DeviceProfile, params: CircuitParams | None = N
     the unit current, of an NMOS / PMOS stack whose selector is driven by a neuron output with that fan-out.
     Needs the profile's ``switch_charge`` table (the ideal-edge reference) and Id(Vgate) tables."""
     from generator.circuit.mapping import GateTable
-    from generator.circuit.switch_charge import TAUS_S, charge_between
+    from generator.circuit.switch_charge import charge_at, charge_between
     from generator.pdk import sky130
     from generator.spice import netlist as nl
     from generator.spice.ngspice import run_deck
@@ -82,15 +83,14 @@ def measure_driven_edge(profile: DeviceProfile, params: CircuitParams | None = N
     for kind, src, sign in (("pos", "vp", 1.0), ("neg", "vn", -1.0)):
         # the ideal-edge reference: the same stack kind at the same current, delay and membrane level
         ref_cur = np.asarray(table[kind]["current"], dtype=float)
-        q_tab = np.asarray(table[kind]["q"], dtype=float)[1]  # middle hold level
-        q_tau = np.array([np.interp(np.log(tau), np.log(TAUS_S), row) for row in q_tab])
+        q_tau = charge_at(table, kind, tau)[1]  # the middle membrane level (V0 - V_th / 2, as the loads here)
         q_ref = float(np.interp(np.log(unit), np.log(ref_cur), q_tau))
         vals = []
         for d in drivers:
             i = -res[f"i({src}{d['k']}_0)"]
             i_on = float(np.mean(i[(t > t_off - 2 * win) & (t < t_off - win)]))
             q = charge_between(t, i, t_off - win, t_off + tau) - i_on * win
-            vals.append(float(f"{(q - q_ref) / i_on:.6g}"))
+            vals.append(round_sig((q - q_ref) / i_on))
         out[f"{kind}_s"] = vals
     if own_tmp:
         shutil.rmtree(work, ignore_errors=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from generator.circuit.characterize import round_sig
 from generator.design import CircuitParams, DesignError, DeviceProfile
 
 #: weights (model units) of the single synapse: small, so v(1) < 0.2 and the accumulation error is negligible
@@ -78,6 +79,6 @@ def measure_firing_delay(profile: DeviceProfile, params: CircuitParams | None = 
     if own_tmp:
         shutil.rmtree(work, ignore_errors=True)
     d = np.asarray(delays)
-    return {"weights": list(WEIGHTS), "delay_s": [float(f"{x:.6g}") for x in d],
-            "delay_s_mean": float(f"{d.mean():.6g}"), "delay_s_spread": float(f"{d.max() - d.min():.6g}"),
-            "e_dis": float(f"{profile.e_dis:.6g}"), "tau_ref_s": step["tau_ref_s"]}
+    return {"weights": list(WEIGHTS), "delay_s": [round_sig(x) for x in d], "delay_s_mean": round_sig(d.mean()),
+            "delay_s_spread": round_sig(d.max() - d.min()), "e_dis": round_sig(profile.e_dis),
+            "tau_ref_s": step["tau_ref_s"]}

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from generator.circuit.characterize import round_sig
 from generator.design import CircuitParams, DesignError, DeviceProfile
 from generator.pdk import sky130
 from generator.spice import netlist as nl
@@ -53,10 +54,6 @@ HOLD_FRACTIONS = (0.0, 0.5, 1.0)
 #: selector on-time as fractions of T: on at 0.2 T (settled long before the edge), off at 1.0 T
 T_ON_FRACTION = 0.2
 T_OFF_FRACTION = 1.0
-
-
-def _sig(x: float) -> float:
-    return float(f"{float(x):.6g}")
 
 
 def charge_between(t: np.ndarray, i: np.ndarray, a: float, b: float) -> float:
@@ -110,7 +107,7 @@ def measure_switch_charge(profile: DeviceProfile, params: CircuitParams | None =
     res = run_deck(deck, work, name="switch_charge", timeout_s=timeout_s)
     t = res["time"]
     win = 0.1 * p.t_phase
-    out = {"tau_s": list(TAUS_S), "v_hold": [_sig(v) for v in holds], "t_phase_s": p.t_phase,
+    out = {"tau_s": list(TAUS_S), "v_hold": [round_sig(v) for v in holds], "t_phase_s": p.t_phase,
            "units": {"q": "C (positive: drawn out of the membrane)", "current": "A", "tau_s": "s", "v_hold": "V"}}
     for kind in ("pos", "neg"):
         q = np.zeros((len(holds), len(currents), len(TAUS_S)))
@@ -122,12 +119,22 @@ def measure_switch_charge(profile: DeviceProfile, params: CircuitParams | None =
             for m, tau in enumerate(TAUS_S):
                 q[s["h"], s["c"], m] = base + charge_between(t, i, t_off, t_off + tau)
             q_on[s["h"], s["c"]] = charge_between(t, i, t_on - win, t_on + win) - i_on * win
-        out[kind] = {"current": [_sig(c) for c in currents], "vg": [_sig(g) for g in vg[kind]],
-                     "q": [[[_sig(x) for x in row] for row in per_hold] for per_hold in q],
-                     "q_on": [[_sig(x) for x in row] for row in q_on]}
+        out[kind] = {"current": [round_sig(c) for c in currents], "vg": [round_sig(g) for g in vg[kind]],
+                     "q": [[[round_sig(x) for x in row] for row in per_hold] for per_hold in q],
+                     "q_on": [[round_sig(x) for x in row] for row in q_on]}
     if own_tmp:
         shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def charge_at(table: dict, kind: str, tau_s: float) -> np.ndarray:
+    """The measured switch-off charge q (C) of stack ``kind`` ("pos"/"neg") at delay ``tau_s`` (s; interpolated
+    in log delay), [membrane level, current]."""
+    taus = np.asarray(table["tau_s"], dtype=float)
+    if not taus[0] <= tau_s <= taus[-1]:
+        raise DesignError(f"tau_s {tau_s:g} s is outside the measured delays {taus[0]:g}..{taus[-1]:g} s")
+    q = np.asarray(table[kind]["q"], dtype=float)  # [hold, current, tau]
+    return np.array([[np.interp(np.log(tau_s), np.log(taus), row) for row in per_hold] for per_hold in q])
 
 
 def step_model(table: dict, params: CircuitParams, profile: DeviceProfile, *, tau_s: float = TAU_REF_S) -> dict:
@@ -144,9 +151,6 @@ def step_model(table: dict, params: CircuitParams, profile: DeviceProfile, *, ta
     from generator.circuit.mapping import GateTable
 
     p = params.validate()
-    taus = np.asarray(table["tau_s"], dtype=float)
-    if not taus[0] <= tau_s <= taus[-1]:
-        raise DesignError(f"tau_s {tau_s:g} s is outside the measured delays {taus[0]:g}..{taus[-1]:g} s")
     unit = p.unit_current
     scale = 1.0 / (p.c_m * p.v_th)
     # a spike whose edge would not be complete before the phase ends is not applied (netlist.input_pwl), so its
@@ -154,9 +158,7 @@ def step_model(table: dict, params: CircuitParams, profile: DeviceProfile, *, ta
     out: dict = {"tau_ref_s": float(tau_s), "c_m": p.c_m, "v_th": p.v_th, "t_on_max": 1.0 - nl.RISE_S / p.t_phase}
     for kind, sign in (("pos", 1.0), ("neg", -1.0)):
         d = table[kind]
-        q = np.asarray(d["q"], dtype=float)  # [hold, current, tau]
-        q_tau = np.array([[np.interp(np.log(tau_s), np.log(taus), row) for row in per_hold] for per_hold in q])
-        y = sign * (q_tau + np.asarray(d["q_on"], dtype=float)).mean(axis=0) * scale
+        y = sign * (charge_at(table, kind, tau_s) + np.asarray(d["q_on"], dtype=float)).mean(axis=0) * scale
         out[kind] = [float(v) for v in y]
         out["log_w"] = [float(x) for x in np.log(np.asarray(d["current"], dtype=float) / unit)]
     i_min = max(GateTable.from_profile(profile, t).i_min for t in ("nmos", "pmos"))

@@ -22,6 +22,7 @@ import math
 import re
 from typing import Optional, Sequence, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -46,46 +47,41 @@ IDEAL_E = 100.0
 _SOLVERS = ("exact", "dstd")
 
 
+def _curve_table(table: dict, name: str, curves: tuple, scalars: dict) -> dict:
+    """Parse a table of curves over ``log_w`` (ascending, >= 2 finite points, equal lengths) plus ``scalars``
+    (name -> default); a ValueError names the table and shows what was given. Other keys pass through."""
+    try:
+        out = {k: [float(x) for x in table[k]] for k in ("log_w",) + curves}
+        out.update({k: float(table.get(k, default)) for k, default in scalars.items()})
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ValueError(f"{name} must be {{'log_w': [...], " + ", ".join(f"'{k}': [...]" for k in curves)
+                         + f"}} (equal-length lists), got {table!r}") from None
+    xs = out["log_w"]
+    if not (len(xs) >= 2 and all(len(out[k]) == len(xs) for k in curves)
+            and all(math.isfinite(x) for k in ("log_w",) + curves for x in out[k])
+            and all(b > a for a, b in zip(xs, xs[1:]))):
+        raise ValueError(f"{name} needs >= 2 finite points, ascending log_w and equal lengths; got {table!r}")
+    return {**{k: v for k, v in table.items() if k not in out}, **out}
+
+
 def check_switch_step(step: Optional[dict]) -> Optional[dict]:
     """Validate a switch-off step table (see functional.switch_step_per_synapse); None passes through."""
     if step is None:
         return None
-    try:
-        out = {k: [float(x) for x in step[k]] for k in ("log_w", "pos", "neg")}
-        out["w_min"] = float(step.get("w_min", 0.0))
-        out["t_on_max"] = float(step.get("t_on_max", 1.0))
-    except (KeyError, TypeError, ValueError):
-        raise ValueError("switch_step must be {'log_w': [...], 'pos': [...], 'neg': [...], 'w_min': w} "
-                         f"(equal-length lists), got {step!r}") from None
-    n = len(out["log_w"])
-    ok = (n >= 2 and len(out["pos"]) == n and len(out["neg"]) == n and out["w_min"] >= 0
-          and 0 < out["t_on_max"] <= 1
-          and all(math.isfinite(x) for k in ("log_w", "pos", "neg") for x in out[k])
-          and all(b > a for a, b in zip(out["log_w"], out["log_w"][1:])))
-    if not ok:
-        raise ValueError("switch_step needs >= 2 finite points, ascending log_w, equal lengths and w_min >= 0; "
-                         f"got {step!r}")
-    return {**{k: v for k, v in step.items() if k not in out}, **out}
+    out = _curve_table(step, "switch_step", ("pos", "neg"), {"w_min": 0.0, "t_on_max": 1.0})
+    if not (out["w_min"] >= 0 and 0 < out["t_on_max"] <= 1):
+        raise ValueError(f"switch_step needs w_min >= 0 and 0 < t_on_max <= 1; got {step!r}")
+    return out
 
 
 def check_reversal_table(table: Optional[dict]) -> Optional[dict]:
     """Validate an E±(ln|w|) table (functional.reversal_from_table); None passes through."""
     if table is None:
         return None
-    try:
-        out = {k: [float(x) for x in table[k]] for k in ("log_w", "e_pos", "e_neg")}
-    except (KeyError, TypeError, ValueError):
-        raise ValueError("reversal_table must be {'log_w': [...], 'e_pos': [...], 'e_neg': [...]}, got "
-                         f"{table!r}") from None
-    n = len(out["log_w"])
-    ok = (n >= 2 and len(out["e_pos"]) == n and len(out["e_neg"]) == n
-          and all(math.isfinite(x) for k in out for x in out[k])
-          and all(b > a for a, b in zip(out["log_w"], out["log_w"][1:]))
-          and min(out["e_pos"]) > 0 and max(out["e_neg"]) < 0)
-    if not ok:
-        raise ValueError("reversal_table needs >= 2 finite points, ascending log_w, equal lengths, e_pos > 0 > e_neg;"
-                         f" got {table!r}")
-    return {**{k: v for k, v in table.items() if k not in out}, **out}
+    out = _curve_table(table, "reversal_table", ("e_pos", "e_neg"), {})
+    if not (min(out["e_pos"]) > 0 and max(out["e_neg"]) < 0):
+        raise ValueError(f"reversal_table needs e_pos > 0 > e_neg; got {table!r}")
+    return out
 
 
 def driven_switch_step(step: Optional[dict], driven: Optional[dict], fanout: int) -> Optional[dict]:
@@ -96,16 +92,7 @@ def driven_switch_step(step: Optional[dict], driven: Optional[dict], fanout: int
         return step
     x = math.log(max(int(fanout), 1))
     fx = [math.log(f) for f in driven["fanout"]]
-
-    def at(ys):
-        if x <= fx[0]:
-            return float(ys[0])
-        if x >= fx[-1]:
-            return float(ys[-1])
-        i = next(k for k in range(1, len(fx)) if fx[k] >= x)
-        return float(ys[i - 1] + (ys[i] - ys[i - 1]) * (x - fx[i - 1]) / (fx[i] - fx[i - 1]))
-
-    extra = {"pos": at(driven["pos"]), "neg": at(driven["neg"])}
+    extra = {k: float(np.interp(x, fx, driven[k])) for k in ("pos", "neg")}
     return {**step, "pos": [v + extra["pos"] for v in step["pos"]], "neg": [v + extra["neg"] for v in step["neg"]],
             "driven_extra": extra}
 
