@@ -9,65 +9,16 @@ Units: volts (V), amperes (A), farads (F), seconds (s), micrometres (µm) for de
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-
-class DesignError(ValueError):
-    """A Design, CircuitParams or DeviceProfile that cannot be built or read (message says the fix)."""
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike):
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``, on error delete it.
-
-    For writers that need a file name (KLayout databases, GDS): a crash never leaves a half-written file. The file
-    gets the usual permissions (0666 less the umask), not mkstemp's private 0600.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file + rename, see :func:`atomic_output`)."""
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Text (UTF-8, LF line ends) twin of :func:`atomic_write_bytes`."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def dump_json(obj: Any) -> str:
-    """Deterministic JSON (sorted keys, fixed float repr) so equal inputs give identical bytes."""
-    if dataclasses.is_dataclass(obj):
-        obj = dataclasses.asdict(obj)
-    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+from generator.errors import DesignError
+from generator.io import atomic_write_text, dump_json
+from generator.pdk import sky130
 
 
 @dataclass(frozen=True)
@@ -181,8 +132,6 @@ def mim_for(params: CircuitParams, n_in: int) -> dict:
             f"a column of {n_in} synapses adds ~{membrane_parasitic(n_in) * 1e15:.0f} fF to the membrane, more than "
             f"C_m = {params.c_m * 1e15:.0f} fF allows; raise c_m in CircuitParams (the unit current C_m V_th / T "
             "scales with it) or split the layer")
-    from generator.pdk import sky130  # lazy: pdk.sky130 imports this module
-
     side = sky130.mim_cap_side_for(c)
     side = math.ceil(side / 0.005 - 1e-9) * 0.005  # the layout's 5 nm manufacturing grid
     side = round(side, 3)

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from generator.design import atomic_write_bytes, atomic_write_text, dump_json
+from generator.io import atomic_write_bytes, atomic_write_text, dump_json
 
 #: PNG metadata: no software version, no timestamp, so plots are reproducible byte for byte
 _PNG_META = {"Software": None}

@@ -40,7 +40,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from generator.circuit.effects import NO_EFFECTS
-from generator.design import CircuitParams, Design, DesignError, DeviceProfile
+from generator.design import CircuitParams, Design, DeviceProfile
+from generator.errors import DesignError, RunError
 from generator.execute import Executor, Failed
 from generator.spice.waveform import crossing_time
 
@@ -56,7 +57,7 @@ TRACE_POINTS = 1500
 DEFAULT_PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "sky130_tt_27C.json"
 
 
-class VerifyError(RuntimeError):
+class VerifyError(RunError):
     """The verification cannot run (bad model, unknown flow, no sample simulated); the message says the fix."""
 
 

@@ -22,7 +22,8 @@ from generator.circuit.mapping import (
     read_trained_model,
     weights_from_currents,
 )
-from generator.design import CircuitParams, Design, DesignError, DeviceProfile
+from generator.design import CircuitParams, Design, DeviceProfile
+from generator.errors import DesignError
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "sky130_tt_27C.json"

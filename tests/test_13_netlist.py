@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from generator.circuit.mapping import design_from_weights, discharger_bias, map_model
-from generator.design import NEURON_SIZES, CircuitParams, Design, DesignError, DeviceProfile
+from generator.design import NEURON_SIZES, CircuitParams, Design, DeviceProfile
+from generator.errors import DesignError
 from generator.pdk import sky130
 from generator.spice.netlist import (
     phase_schedule,

@@ -8,7 +8,7 @@ from pathlib import Path
 import gdsfactory as gf
 import pytest
 
-from generator.design import DesignError
+from generator.errors import DesignError
 from generator.layout.devices import mim_cap, mos_cell, tap_row
 from generator.layout.neuron import neuron
 from generator.layout.synapse import synapse

@@ -10,7 +10,8 @@ from pathlib import Path
 import klayout.db as kdb
 import pytest
 
-from generator.design import CircuitParams, Design, DesignError, LayerDesign
+from generator.design import CircuitParams, Design, LayerDesign
+from generator.errors import DesignError
 from generator.layout.export import write_layout
 from generator.signoff.drc import run_drc
 

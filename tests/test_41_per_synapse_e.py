@@ -16,7 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from generator.circuit.mapping import map_model, per_synapse_reversal
-from generator.design import DesignError, DeviceProfile, LayerDesign
+from generator.design import DeviceProfile, LayerDesign
+from generator.errors import DesignError
 from generator.verify import (
     VerifyError,
     load_model_run,

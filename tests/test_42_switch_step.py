@@ -21,7 +21,8 @@ from generator.circuit.mapping import design_from_weights, map_model, read_train
 from generator.circuit.firing_delay import measure_firing_delay
 from generator.circuit.effects import circuit_effects
 from generator.circuit.switch_charge import measure_switch_charge, step_model
-from generator.design import CircuitParams, DesignError, DeviceProfile
+from generator.design import CircuitParams, DeviceProfile
+from generator.errors import DesignError
 from generator.model import functional as Fn
 from generator.circuit.driven_edge import measure_driven_edge
 from generator.model.layers import (RCSpikeLinear, build_network, check_reversal_table, check_switch_step,

@@ -56,10 +56,15 @@ from pathlib import Path
 
 import numpy as np
 
-from generator.design import CircuitParams, DesignError, DeviceProfile, atomic_write_bytes
+from generator.design import CircuitParams, DeviceProfile
+from generator.errors import DesignError
+from generator.io import atomic_write_bytes, round_sig
 from generator.pdk import sky130
 from generator.spice.ngspice import ngspice_version, run_deck
 from generator.spice.templates import render
+from generator.circuit.driven_edge import measure_driven_edge
+from generator.circuit.firing_delay import measure_firing_delay
+from generator.circuit.switch_charge import measure_switch_charge
 
 TABLE_VG_STEP = 0.002  #: V, gate-bias step of the Id(Vg) tables at V0
 NMOS_TABLE_VG = (0.15, 1.10)  #: V, NMOS gate range of the table sweep (covers 1 nA .. 2 µA in every corner)
@@ -127,12 +132,6 @@ def fit_clm(v: np.ndarray, i: np.ndarray, v0: float, window: tuple[float, float]
     (b, m), *_ = np.linalg.lstsq(a, np.ones_like(y), rcond=None)
     resid = float(np.max(np.abs((b + m * x) / y - 1.0)))
     return ClmFit(i0=float(b), slope_rel=float(m / b), max_rel_residual=resid)
-
-
-def round_sig(x: float, digits: int = 6) -> float:
-    """Round to ``digits`` significant figures: stable JSON and byte-identical re-runs."""
-    x = float(x)
-    return 0.0 if x == 0 or not math.isfinite(x) else float(f"{x:.{digits}g}")
 
 
 def _siglist(xs, digits: int = 6) -> list[float]:
@@ -372,9 +371,6 @@ def characterize(
     )
     if stack_order == DEFAULT_STACK_ORDER:  # the netlists' synapse subcircuits; the other order is a comparison only
         # the circuit effects the PNN models (generator/circuit/effects.py); each builds on the tables before it
-        from generator.circuit.driven_edge import measure_driven_edge
-        from generator.circuit.firing_delay import measure_firing_delay
-        from generator.circuit.switch_charge import measure_switch_charge
 
         exact = dataclasses.replace(profile, e_pos=1.0 / (v_th * lambda_n), e_neg=-1.0 / (v_th * lambda_p),
                                     e_dis=1.0 / (v_th * lambda_dis))  # the model side unrounded; same tables dict

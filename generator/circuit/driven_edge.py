@@ -27,8 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
-from generator.circuit.characterize import round_sig
-from generator.design import NEURON_SIZES, CircuitParams, DesignError, DeviceProfile, mim_for
+from generator.io import round_sig
+from generator.design import NEURON_SIZES, CircuitParams, DeviceProfile, mim_for
+from generator.errors import DesignError
+from generator.circuit.mapping import GateTable
+from generator.circuit.switch_charge import charge_at, charge_between
+from generator.pdk import sky130
+from generator.spice import netlist as nl
+from generator.spice.ngspice import run_deck
+from generator.spice.templates import render
+from generator.circuit.switch_charge import TAU_REF_S
 
 #: fan-outs measured (synapse pairs driven by one neuron output); interpolated in log fan-out, held at the ends
 FANOUTS = (1, 4, 16, 64)
@@ -41,12 +49,6 @@ def measure_driven_edge(profile: DeviceProfile, params: CircuitParams | None = N
     """Return {"fanout", "pos_s", "neg_s", "tau_ref_s", "unit_current"}: the extra charge, as conduction time (s) at
     the unit current, of an NMOS / PMOS stack whose selector is driven by a neuron output with that fan-out.
     Needs the profile's ``switch_charge`` table (the ideal-edge reference) and Id(Vgate) tables."""
-    from generator.circuit.mapping import GateTable
-    from generator.circuit.switch_charge import charge_at, charge_between
-    from generator.pdk import sky130
-    from generator.spice import netlist as nl
-    from generator.spice.ngspice import run_deck
-    from generator.spice.templates import render
 
     p = (params or CircuitParams(corner=profile.corner, temp=profile.temp)).validate()
     table = (profile.tables or {}).get("switch_charge")
@@ -56,7 +58,6 @@ def measure_driven_edge(profile: DeviceProfile, params: CircuitParams | None = N
     vg_n = float(GateTable.from_profile(profile, "nmos").bias_for(np.array([unit]))[0])
     vg_p = float(GateTable.from_profile(profile, "pmos").bias_for(np.array([unit]))[0])
     t_on, t_off = 0.2 * p.t_phase, 1.0 * p.t_phase
-    from generator.circuit.switch_charge import TAU_REF_S
 
     tau = TAU_REF_S
     tstop = t_off + tau + 0.05 * p.t_phase

@@ -17,7 +17,10 @@ circuit parameters the model will be mapped with.
 
 from __future__ import annotations
 
-from generator.design import CircuitParams, DesignError, DeviceProfile
+from generator.design import CircuitParams, DeviceProfile
+from generator.errors import DesignError
+from generator.circuit.mapping import reversal_table
+from generator.circuit.switch_charge import step_model
 
 #: card / model-side keys of the effects, and their "absent" values (the paper's model)
 NO_EFFECTS = {"reversal_table": None, "switch_step": None, "fire_delay": 0.0, "driven_step": None}
@@ -26,8 +29,6 @@ NO_EFFECTS = {"reversal_table": None, "switch_step": None, "fire_delay": 0.0, "d
 def circuit_effects(profile: DeviceProfile, params: CircuitParams) -> dict:
     """{"reversal_table", "switch_step", "fire_delay", "driven_step"} for the model at ``params`` from the profile's
     tables (``driven_step``: {"fanout": [...], "pos": [...], "neg": [...]}, model units)."""
-    from generator.circuit.mapping import reversal_table
-    from generator.circuit.switch_charge import step_model
 
     tables = profile.tables or {}
     missing = [k for k in ("switch_charge", "firing_delay", "driven_edge", "lambda_n_vs_i", "lambda_p_vs_i")

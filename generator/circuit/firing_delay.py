@@ -22,8 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from generator.circuit.characterize import round_sig
-from generator.design import CircuitParams, DesignError, DeviceProfile
+from generator.io import round_sig
+from generator.design import CircuitParams, DeviceProfile
+from generator.errors import DesignError
+from generator.circuit.mapping import design_from_weights, discharger_bias
+from generator.circuit.switch_charge import step_model
+from generator.model import functional as Fn
+from generator.pdk import sky130
+from generator.spice import netlist as nl
+from generator.spice.ngspice import run_deck
+from generator.spice.waveform import crossing_time
 
 #: weights (model units) of the single synapse: small, so v(1) < 0.2 and the accumulation error is negligible
 WEIGHTS = (0.05, 0.1, 0.15, 0.2)
@@ -39,13 +47,6 @@ def measure_firing_delay(profile: DeviceProfile, params: CircuitParams | None = 
     """
     import torch
 
-    from generator.circuit.mapping import design_from_weights, discharger_bias
-    from generator.circuit.switch_charge import step_model
-    from generator.model import functional as Fn
-    from generator.pdk import sky130
-    from generator.spice import netlist as nl
-    from generator.spice.ngspice import run_deck
-    from generator.spice.waveform import crossing_time
 
     p = (params or CircuitParams(corner=profile.corner, temp=profile.temp)).validate()
     table = (profile.tables or {}).get("switch_charge")

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from generator.design import CircuitParams, Design, DesignError, DeviceProfile, LayerDesign
+from generator.design import CircuitParams, Design, DeviceProfile, LayerDesign
+from generator.errors import DesignError
 
 #: Id(Vgate) table keys of DeviceProfile.tables, per stack: (gate-voltage key, current key)
 TABLE_KEYS = {"nmos": ("nmos_vg", "nmos_id"), "pmos": ("pmos_vg", "pmos_id")}

@@ -34,12 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-from generator.circuit.characterize import round_sig
-from generator.design import CircuitParams, DesignError, DeviceProfile
+from generator.io import round_sig
+from generator.design import CircuitParams, DeviceProfile
+from generator.errors import DesignError
 from generator.pdk import sky130
 from generator.spice import netlist as nl
 from generator.spice.ngspice import run_deck
 from generator.spice.templates import render
+from generator.circuit.mapping import GateTable
 
 #: stack currents measured (A): a log grid over what the mapping uses, weight 0.05 at C_m = 140 fF (6 nA) up to
 #: weight 4 at C_m = 1 pF (3.5 µA)
@@ -73,7 +75,6 @@ def measure_switch_charge(profile: DeviceProfile, params: CircuitParams | None =
     "pos"/"neg": {"current": [A], "vg": [V], "q": [[[C per tau] per current] per v_hold], "q_on": [[C] per v]}}.
     ``q_on`` is the same integral around the switch-on edge (over [t_on - T/10, t_on + T/10]), for the record.
     """
-    from generator.circuit.mapping import GateTable
 
     p = (params or CircuitParams(corner=profile.corner, temp=profile.temp)).validate()
     t_on, t_off = T_ON_FRACTION * p.t_phase, T_OFF_FRACTION * p.t_phase
@@ -148,7 +149,6 @@ def step_model(table: dict, params: CircuitParams, profile: DeviceProfile, *, ta
     applies (netlist.input_pwl). Returns {"log_w", "pos", "neg" (magnitude; a PMOS step lowers v), "w_min",
     "t_on_max", "tau_ref_s", "c_m", "v_th"}.
     """
-    from generator.circuit.mapping import GateTable
 
     p = params.validate()
     unit = p.unit_current

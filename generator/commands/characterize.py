@@ -42,7 +42,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Characterise the sky130 synapse and discharger devices (ngspice DC sweeps) -> device profile JSON."""
         from generator.circuit.characterize import characterize, plot_profile
-        from generator.design import CircuitParams, DesignError
+        from generator.design import CircuitParams
+        from generator.errors import DesignError
         from generator.spice.ngspice import NgspiceError
 
         try:

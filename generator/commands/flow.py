@@ -59,7 +59,7 @@ def _run_verify(model: Path, out: Path, *, profile: Path, samples: int, flow: st
                 workers, address, calib_samples: int, mode: str, scales, columns_per_layer, timeout: float,
                 clip: bool, model_e_dis: str = "card", search: str = "secant", model_e: str = "global",
                 model_effects: str = "card", c_m_ff: Optional[float] = None) -> dict:
-    from generator.design import DesignError
+    from generator.errors import DesignError
     from generator.execute import get_executor
     from generator.verify import VerifyError, verify_model
 
@@ -210,7 +210,8 @@ def register(app: typer.Typer) -> None:
         """The whole flow into one results bundle: design.json, netlist/, layout/ + signoff/drc.json, verify/,
         manifest.json (inputs, versions, sha256 of every output)."""
         from generator.circuit.mapping import map_model, model_digest
-        from generator.design import DesignError, atomic_write_text, dump_json
+        from generator.errors import DesignError
+        from generator.io import atomic_write_text, dump_json
         from generator.report import bundle_hashes, sha256_file
         from generator.spice.netlist import write_netlist
 

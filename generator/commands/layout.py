@@ -9,7 +9,8 @@ import typer
 
 
 def _load_design(src: Path):
-    from generator.design import Design, DesignError
+    from generator.design import Design
+    from generator.errors import DesignError
 
     if src.is_file():
         return Design.load(src)
@@ -37,7 +38,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON line (last line)"),
     ) -> None:
         """Draw the sky130 layout of a Design: DRC-clean cells, synapse arrays, neurons, labelled pins."""
-        from generator.design import DesignError
+        from generator.errors import DesignError
         from generator.layout.export import write_layout
 
         try:

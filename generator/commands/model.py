@@ -49,7 +49,8 @@ def _profile_effects(prof, path: Path, c_m_ff: float) -> dict:
     import dataclasses
 
     from generator.circuit.effects import circuit_effects
-    from generator.design import CircuitParams, DesignError
+    from generator.design import CircuitParams
+    from generator.errors import DesignError
 
     try:
         params = dataclasses.replace(CircuitParams(corner=prof.corner, temp=prof.temp), c_m=c_m_ff * 1e-15)
@@ -100,7 +101,8 @@ def register(app: typer.Typer) -> None:
         """Train an RC-Spike PNN and write a model folder (weights.safetensors + card.json + README.md)."""
         import torch
 
-        from generator.design import DesignError, DeviceProfile
+        from generator.design import DeviceProfile
+        from generator.errors import DesignError
         from generator.model.data import DataError
         from generator.model.train import ModelError, TrainConfig, TrainingError, train, write_readme
 

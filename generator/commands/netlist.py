@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print a JSON summary as the last stdout line"),
     ) -> None:
         """Map a trained model's weights to synapse currents (A) and memory gate biases (V): DIR/design.json."""
-        from generator.design import DesignError
+        from generator.errors import DesignError
 
         try:
             design = _map(model, profile, clip, scale, scale_pos, scale_neg, corner, c_m_ff)
@@ -94,7 +94,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print a JSON summary as the last stdout line"),
     ) -> None:
         """Write the SPICE netlist, a runnable testbench (`cd DIR/netlist && ngspice -b testbench.spice`) and the CDL."""
-        from generator.design import Design, DesignError
+        from generator.design import Design
+        from generator.errors import DesignError
         from generator.spice.netlist import write_netlist
 
         try:
@@ -120,7 +121,7 @@ def register(app: typer.Typer) -> None:
 
 def _sample_spikes(model_dir: Path, design, sample: int):
     """Encoded input spike times of test sample ``sample`` of the model's dataset (imports torch lazily)."""
-    from generator.design import DesignError
+    from generator.errors import DesignError
 
     card_path = model_dir / "card.json"
     if not card_path.is_file():

@@ -19,9 +19,10 @@ import gdsfactory as gf
 
 from generator.layout._pdk import ensure_pdk
 
-from generator.design import DesignError
+from generator.errors import DesignError
 from generator.pdk import sky130_layers as L
 from generator.pdk.sky130_layout_rules import rule, snap, snap_up
+from generator.pdk.sky130 import mim_cap_side_for, mim_cap_value
 
 ensure_pdk()
 
@@ -264,7 +265,6 @@ def tap_row(kind: str = "p", length: float = 2.0, rail: bool = True) -> gf.Compo
 # ------------------------------------------------------------------------------------------- MIM capacitor
 def mim_geometry(c_farad: float) -> dict:
     """Drawn capm2 side (µm) for capacitance ``c_farad`` (F), from the model law in generator.pdk.sky130."""
-    from generator.pdk.sky130 import mim_cap_side_for, mim_cap_value
 
     side = snap_up(mim_cap_side_for(c_farad))
     if side < rule("cap2m.1"):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import klayout.db as kdb
 
-from generator.design import Design, atomic_write_bytes, atomic_write_text, dump_json
+from generator.design import Design
+from generator.io import atomic_write_bytes, atomic_write_text, dump_json
 from generator.layout.neuron import NEURON_DEVICES, NEURON_PITCH_UM, device_counts
 from generator.layout.top import build_top, check_design
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import gdsfactory as gf
 
-from generator.design import NEURON_SIZES, DesignError, NeuronSizes
+from generator.design import NEURON_SIZES, NeuronSizes
+from generator.errors import DesignError
 from generator.layout._pdk import ensure_pdk
 from generator.layout.devices import (LICON, TAP_H, add_port, check_mos_size, contact_positions, mim_cap,
                                       mim_geometry, mos_stack, rect, stack_geometry, tap_row)

@@ -10,7 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from generator.design import DesignError, atomic_write_bytes
+from generator.errors import DesignError
+from generator.io import atomic_write_bytes
 
 
 def layer_properties() -> Path:

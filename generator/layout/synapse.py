@@ -25,6 +25,7 @@ from generator.layout.devices import (TAP_H, add_port, check_mos_size, mos_stack
                                       tap_row, via_stack)
 from generator.pdk import sky130_layers as L
 from generator.pdk.sky130_layout_rules import rule, snap, snap_up
+from generator.layout.devices import contact_positions
 
 ensure_pdk()
 
@@ -145,6 +146,5 @@ def _tie_off(c: gf.Component, x0: float, x1: float, y_gate: float, y_row: float,
 
 
 def _row_licons(w: float) -> list[float]:
-    from generator.layout.devices import contact_positions
 
     return contact_positions(w, rule("licon.1"), rule("licon.2"), rule("licon.5c"))

@@ -21,7 +21,8 @@ import hashlib
 import gdsfactory as gf
 import klayout.db as kdb
 
-from generator.design import Design, DesignError, mim_for
+from generator.design import Design, mim_for
+from generator.errors import DesignError
 from generator.layout._pdk import ensure_pdk
 from generator.layout.array import bias_pin_name, build_layer, label
 from generator.layout.devices import check_mos_size
@@ -29,6 +30,7 @@ from generator.layout.neuron import NEURON_PITCH_UM, neuron_size
 from generator.layout.routing import hwire, via, vwire
 from generator.pdk import sky130_layers as L
 from generator.pdk.sky130_layout_rules import snap
+from generator.layout.synapse import synapse
 
 ensure_pdk()
 
@@ -129,7 +131,6 @@ def build_top(design: Design, neuron_pitch: float = NEURON_PITCH_UM) -> tuple[gf
 
 def synapse_spike_y(p) -> dict:
     """y (µm) of the ``spk`` / ``spkb`` met4 lines inside a synapse cell of the Design's size."""
-    from generator.layout.synapse import synapse
 
     c = synapse(w=p.syn_w, l=p.syn_l, sign=1)
     return {n: c.ports[n].center[1] for n in ("spk", "spkb")}

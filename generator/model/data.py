@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from generator.errors import InputError
+
 #: dataset names accepted by :func:`load_dataset` (CLI ``--dataset``)
 DATASETS = ("iris", "digits", "mnist", "fashion-mnist", "cifar10")
 
@@ -64,7 +66,7 @@ CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = ("test_batch",)
 
 
-class DataError(RuntimeError):
+class DataError(InputError):
     """A dataset that cannot be found or read; the message names the files and where to put them."""
 
 

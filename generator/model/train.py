@@ -35,7 +35,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.design import atomic_write_bytes, atomic_write_text, dump_json
+from generator.errors import InputError, RunError
+from generator.io import atomic_write_bytes, atomic_write_text, dump_json
 from generator.model.data import Dataset, load_dataset
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -57,11 +58,11 @@ EVAL_BATCH = 100
 HEAD_N = 1000
 
 
-class ModelError(ValueError):
+class ModelError(InputError):
     """A trained-model folder that cannot be read or does not match its card (message names the file)."""
 
 
-class TrainingError(RuntimeError):
+class TrainingError(RunError):
     """Training diverged (NaN/inf loss or weights); the message says where and what to change."""
 
 

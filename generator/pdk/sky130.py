@@ -17,7 +17,8 @@ import importlib.util
 import os
 from pathlib import Path
 
-from generator.design import DesignError, atomic_write_text
+from generator.errors import PdkError
+from generator.io import atomic_write_text
 
 # ---------------------------------------------------------------------------------------------- devices
 NFET = "sky130_fd_pr__nfet_01v8"  #: 1.8 V NMOS (synapse NS/NM, discharger)
@@ -63,9 +64,6 @@ _CONTINUOUS_FILES = (
 #: parameters SkyWater's library sets before the includes: no Monte-Carlo, no mismatch
 _SECTION_PARAMS = "MC_MM_SWITCH=0 MC_PR_SWITCH=0 corner_factor=1 process_mc_factor=1 mismatch_factor=1"
 
-
-class PdkError(DesignError):
-    """The sky130 model tree is missing or a corner/device is unknown (message says the fix)."""
 
 
 def check_corner(corner: str) -> str:

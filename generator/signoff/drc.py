@@ -21,7 +21,8 @@ from typing import Iterable, Sequence
 
 import klayout.db as kdb
 
-from generator.design import DesignError, atomic_output, atomic_write_text, dump_json
+from generator.errors import DesignError
+from generator.io import atomic_output, atomic_write_text, dump_json
 from generator.pdk import sky130_rules as T
 
 #: markers kept per rule (the count is always complete); keeps reports of broken big arrays small

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import klayout.db as kdb
 
-from generator.design import DesignError
+from generator.errors import DesignError
 from generator.pdk import sky130 as P
 from generator.pdk import sky130_layers as L
 

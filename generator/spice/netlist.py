@@ -46,8 +46,9 @@ from typing import Sequence
 
 import numpy as np
 
-from generator.design import (NEURON_SIZES, CircuitParams, Design, DesignError, atomic_write_text,
-                              dump_json, mim_for)
+from generator.design import NEURON_SIZES, CircuitParams, Design, mim_for
+from generator.errors import DesignError
+from generator.io import atomic_write_text, dump_json
 from generator.pdk import sky130
 from generator.spice.templates import render
 

@@ -30,13 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from generator.design import atomic_write_text
+from generator.errors import EXIT_BAD_INPUT, RunError
+from generator.io import atomic_write_text
 from generator.procutil import kill_with_parent
 
 INSTALL_HINT = "install it: `sudo apt-get install ngspice` (Debian/Ubuntu) or `make setup`"
 
 
-class NgspiceError(RuntimeError):
+class NgspiceError(RunError):
     """ngspice failed. ``message`` is ngspice's own words; ``deck_path``/``log_path`` are kept for inspection."""
 
     def __init__(self, summary: str, *, message: str = "", deck_path: Path | None = None, log_path: Path | None = None):
@@ -55,7 +56,9 @@ class NgspiceError(RuntimeError):
 
 
 class NgspiceNotFound(NgspiceError):
-    """The ngspice binary is not on PATH (or IMCGEN_NGSPICE points nowhere)."""
+    """The ngspice binary is not on PATH (or IMCGEN_NGSPICE points nowhere): bad set-up, exit 2."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class NgspiceTimeout(NgspiceError):
