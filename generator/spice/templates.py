@@ -1,31 +1,16 @@
-"""Jinja2 access to the SPICE templates in the repository's top-level ``templates/`` folder.
+"""Jinja2 access to the SPICE templates (generator/resources.py finds them).
 
 Netlist text lives only in templates; Python passes data. ``StrictUndefined`` makes a missing variable an
-error instead of an empty string in a netlist. ``IMCGEN_TEMPLATES`` overrides the folder (e.g. an installed copy).
+error instead of an empty string in a netlist. 
 """
 
 from __future__ import annotations
 
 import functools
-import os
-from pathlib import Path
 
 import jinja2
 
-
-def templates_dir() -> Path:
-    """The ``templates/`` folder next to the ``generator`` package (repo checkout or editable install)."""
-    override = os.environ.get("IMCGEN_TEMPLATES")
-    candidates = [Path(override)] if override else []
-    here = Path(__file__).resolve().parent  # generator/spice
-    candidates += [here.parent.parent / "templates", here.parent / "templates"]
-    for c in candidates:
-        if c.is_dir():
-            return c
-    raise FileNotFoundError(
-        f"SPICE templates folder not found (looked in {[str(c) for c in candidates]}); run from a checkout of the "
-        "repository (`pip install -e .`) or set IMCGEN_TEMPLATES to the templates/ folder"
-    )
+from generator.resources import templates_dir
 
 
 @functools.lru_cache(maxsize=None)
