@@ -9,7 +9,12 @@ import importlib
 
 import typer
 
+from generator.commands._common import ImcgenGroup
+
+#: ImcgenGroup: every command's ImcgenError becomes ``error: ...`` on stderr and the error's exit code (2 bad
+#: input, 1 a failed check or run) in this one place (generator/commands/_common.py)
 app = typer.Typer(
+    cls=ImcgenGroup,
     help="imcgen: trained physical neural network (RC-Spike PNN) -> verified sky130 charge-domain IMC array.",
     no_args_is_help=True,
     add_completion=False,

@@ -124,8 +124,36 @@ def membrane_parasitic(n_in: int) -> float:
     return PARASITIC_NEURON_F + PARASITIC_PER_INPUT_F * n_in
 
 
-def mim_for(params: CircuitParams, n_in: int) -> dict:
-    """MIM capacitor of a neuron with ``n_in`` inputs: {"w", "l" (µm), "c" (F)}; square, carries C_m - parasitic."""
+@dataclass(frozen=True)
+class MimDesign:
+    """The neuron's MIM capacitor as drawn and netlisted: square side ``w`` x ``l`` (µm) and its model value ``c`` (F)."""
+
+    w: float
+    l: float
+    c: float
+
+
+@dataclass(frozen=True)
+class NeuronDesign:
+    """Everything the netlist and the layout need of one layer's neuron.
+
+    ``mim``: the membrane capacitor, sized so MIM + ``parasitic_f`` = C_m for this layer's column height;
+    ``sizes``: the neuron's device sizes (µm); ``parasitic_f``: the membrane capacitance (F) the neuron's devices
+    and the column of synapses add (:func:`membrane_parasitic`). Computed once by :func:`neuron_design`.
+    """
+
+    mim: MimDesign
+    sizes: NeuronSizes = NEURON_SIZES
+    parasitic_f: float = 0.0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NeuronDesign":
+        return cls(mim=MimDesign(**d["mim"]), sizes=NeuronSizes(**d.get("sizes", {})),
+                   parasitic_f=float(d.get("parasitic_f", 0.0)))
+
+
+def mim_for(params: CircuitParams, n_in: int) -> MimDesign:
+    """MIM capacitor of a neuron with ``n_in`` inputs: square, carries C_m - parasitic, side on the layout grid."""
     c = params.c_m - membrane_parasitic(n_in)
     if c < 0.2 * params.c_m:
         raise DesignError(
@@ -133,9 +161,14 @@ def mim_for(params: CircuitParams, n_in: int) -> dict:
             f"C_m = {params.c_m * 1e15:.0f} fF allows; raise c_m in CircuitParams (the unit current C_m V_th / T "
             "scales with it) or split the layer")
     side = sky130.mim_cap_side_for(c)
-    side = math.ceil(side / 0.005 - 1e-9) * 0.005  # the layout's 5 nm manufacturing grid
+    side = math.ceil(side / sky130.GRID_UM - 1e-9) * sky130.GRID_UM  # up to the layout's manufacturing grid
     side = round(side, 3)
-    return {"w": side, "l": side, "c": sky130.mim_cap_value(side, side)}
+    return MimDesign(w=side, l=side, c=sky130.mim_cap_value(side, side))
+
+
+def neuron_design(params: CircuitParams, n_in: int, sizes: NeuronSizes = NEURON_SIZES) -> NeuronDesign:
+    """The neuron of a layer whose columns have ``n_in`` synapses (the only place a neuron is sized)."""
+    return NeuronDesign(mim=mim_for(params, n_in), sizes=sizes, parasitic_f=membrane_parasitic(n_in))
 
 
 @dataclass
@@ -189,6 +222,7 @@ class LayerDesign:
     ``weights``: model weights (dimensionless). ``currents``: signed synapse currents (A); positive means the
     NMOS stack (pulls charge out of the membrane), negative the PMOS stack. ``gate_bias``: memory-transistor gate
     bias (V) of the stack that carries the current, or None where the synapse is off (zero weight).
+    ``neuron``: the layer's neuron (MIM, device sizes, membrane parasitic), read by the netlist and the layout alike.
     """
 
     name: str
@@ -197,6 +231,7 @@ class LayerDesign:
     weights: list[list[float]]
     currents: list[list[float]]
     gate_bias: list[list[float | None]]
+    neuron: NeuronDesign | None = None  # filled by Design from its CircuitParams when not given
 
     def sign(self, i: int, j: int) -> int:
         c = self.currents[i][j]
@@ -216,6 +251,11 @@ class Design:
     scale_neg: float = 1.0
     source: dict = field(default_factory=dict)  # model folder, card digest, device profile, ...
 
+    def __post_init__(self) -> None:
+        for layer in self.layers:
+            if layer.neuron is None:
+                layer.neuron = neuron_design(self.params, layer.n_in)
+
     @property
     def sizes(self) -> list[int]:
         return [self.layers[0].n_in] + [layer.n_out for layer in self.layers] if self.layers else []
@@ -230,7 +270,13 @@ class Design:
     def from_dict(cls, d: dict) -> "Design":
         d = dict(d)
         d["params"] = CircuitParams.from_dict(d["params"])
-        d["layers"] = [LayerDesign(**layer) for layer in d["layers"]]
+        layers = []
+        for layer in d["layers"]:
+            layer = dict(layer)
+            if layer.get("neuron") is not None:
+                layer["neuron"] = NeuronDesign.from_dict(layer["neuron"])
+            layers.append(LayerDesign(**layer))
+        d["layers"] = layers
         return cls(**d)
 
     @classmethod

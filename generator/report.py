@@ -1,9 +1,14 @@
-"""Plots and results-bundle bookkeeping (report.json writer, manifest with sha256 of every output).
+"""Plots and results-bundle bookkeeping (report.json writer, staged bundle folders, manifest with sha256 of
+every output).
 
 Why: a verification run is judged by a few pictures (the paper's Fig. 7: model vs SPICE membrane traces of
 the worst sample, and the distribution of spike-time differences) and by a manifest that says exactly what
 was produced from which inputs. Plots use matplotlib's Agg backend (no display needed) and PNG metadata
-without version or date, so equal data give byte-identical files.
+without version or date, so equal data give byte-identical files. A bundle is written into a fresh folder
+beside its destination and swapped in when complete (:func:`staged_bundle`), so a bundle never mixes the
+files of two runs and an interrupted run never leaves an old report looking current.
+
+matplotlib is imported on first use (:func:`_pyplot`): it costs about a second at CLI start otherwise.
 
 Units: times in ns on the time axes unless labelled "model units" (one phase = 1); membrane in model units
 v = (V0 - V) / V_th (0 = rest, 1 = firing threshold).
@@ -11,14 +16,18 @@ v = (V0 - V) / V_th (0 = rest, 1 = firing threshold).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from generator.errors import InputError
 from generator.io import atomic_write_bytes, atomic_write_text, dump_json
 
 #: PNG metadata: no software version, no timestamp, so plots are reproducible byte for byte
@@ -26,7 +35,7 @@ _PNG_META = {"Software": None}
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # on first use: see the module docstring
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
@@ -146,7 +155,94 @@ def plot_calibration(path: str | os.PathLike, history: Sequence[Sequence[float]]
     return _save(fig, path)
 
 
+def write_verify_plots(out: str | os.PathLike, *, layers: Sequence[dict], t_phase_ns: float, flow: str,
+                       calibration_history: Sequence[Sequence[float]] | None = None,
+                       membrane_panels: Sequence[dict] = (), membrane_title: str = "") -> list[str]:
+    """The verification loop's plots in ``out``; returns the names written, in this order:
+
+    ``spike_scatter.png`` and ``error_histogram.png`` from ``layers`` (per spiking layer ``name``, ``model`` and
+    ``circuit``: flat spike times in model units, the circuit's "no spike" already counted as 1);
+    ``calibration.png`` when a scale search ran (``calibration_history`` rows: see :func:`plot_calibration`);
+    ``membrane_worst.png`` when ``membrane_panels`` (see :func:`plot_membrane_traces`). ``t_phase_ns``: one phase T (ns).
+    """
+    out = Path(out)
+    scatter = [{"name": l["name"], "model": list(l["model"]), "circuit": list(l["circuit"])} for l in layers]
+    hist = [{"name": l["name"], "diff_ns": ((np.asarray(l["circuit"], dtype=float) - np.asarray(l["model"], dtype=float))
+                                           * t_phase_ns).tolist()} for l in layers]
+    written = [plot_spike_scatter(out / "spike_scatter.png", scatter, t_phase_ns).name,
+               plot_error_histogram(out / "error_histogram.png", hist).name]
+    if calibration_history:
+        written.append(plot_calibration(out / "calibration.png", calibration_history, flow).name)
+    if membrane_panels:
+        written.append(plot_membrane_traces(out / "membrane_worst.png", membrane_panels, membrane_title).name)
+    return written
+
+
 # ============================================================================================ bundle
+#: files that mark a folder as an imcgen results bundle (build: manifest.json; verify: report.json), so a
+#: re-run may replace it
+BUNDLE_MARKERS = ("manifest.json", "report.json")
+
+
+def replaceable(out: str | os.PathLike) -> bool:
+    """True when ``out`` may be replaced by a new bundle: absent, an empty folder, or an imcgen bundle."""
+    out = Path(out)
+    if not out.exists():
+        return True
+    if not out.is_dir():
+        return False
+    return not any(out.iterdir()) or any((out / m).is_file() for m in BUNDLE_MARKERS)
+
+
+def previous_path(out: str | os.PathLike) -> Path:
+    """Where :func:`staged_bundle` keeps the bundle it replaces until the new one is complete."""
+    out = Path(out)
+    return out.parent / f".{out.name}.previous"
+
+
+@contextlib.contextmanager
+def staged_bundle(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh empty folder beside ``out``; when the block completes, it becomes ``out``.
+
+    A bundle that already sits at ``out`` is moved to :func:`previous_path` when the block starts (a run that
+    stops half-way must not leave the old report looking current) and deleted once the new bundle is in place
+(so is one that an earlier, failed run set aside).
+    If the block fails, the staging folder is removed, ``out`` stays absent, the previous bundle stays at
+    :func:`previous_path` and the exception gets a note saying so. ``out`` must be :func:`replaceable`
+    (the caller checks it first, so that the error comes before any work); folders that cannot be created are an
+    :class:`~generator.errors.InputError`.
+    """
+    out = Path(out)
+    if not replaceable(out):
+        raise InputError(f"--out {out} exists and is not an imcgen results bundle (no {' or '.join(BUNDLE_MARKERS)});"
+                         " choose a new folder or remove it")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(stage, 0o777 & ~mask)  # the usual folder permissions, not mkdtemp's private 0700
+    except OSError as exc:
+        raise InputError(f"cannot write the bundle beside --out {out}: {exc.strerror or exc}; choose a folder you "
+                         "can write") from None
+    previous = previous_path(out)
+    moved = False
+    try:
+        if out.exists():
+            if previous.exists():
+                shutil.rmtree(previous)
+            os.replace(out, previous)
+            moved = True
+        yield stage
+        os.replace(stage, out)
+    except BaseException as exc:
+        shutil.rmtree(stage, ignore_errors=True)
+        if moved and hasattr(exc, "add_note"):
+            exc.add_note(f"the previous bundle of {out} was set aside at {previous} (this run did not finish)")
+        raise
+    shutil.rmtree(previous, ignore_errors=True)  # also one an earlier, failed run set aside: out is current now
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -169,20 +265,21 @@ def bundle_hashes(root: str | os.PathLike, exclude: Iterable[str] = ("manifest.j
 
 def write_report(path: str | os.PathLike, report: dict) -> Path:
     """report.json, deterministic (sorted keys; no NaN: they become null)."""
-    return atomic_write_text(path, dump_json(_no_nan(report)))
+    return atomic_write_text(path, dump_json(no_nan(report)))
 
 
-def _no_nan(obj):
+def no_nan(obj):
+    """``obj`` as plain JSON data: NaN/inf become None, numpy scalars and arrays plain numbers and lists, paths str."""
     if isinstance(obj, float):
         return obj if np.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _no_nan(v) for k, v in obj.items()}
+        return {k: no_nan(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_no_nan(v) for v in obj]
+        return [no_nan(v) for v in obj]
     if isinstance(obj, np.generic):
-        return _no_nan(obj.item())
+        return no_nan(obj.item())
     if isinstance(obj, np.ndarray):
-        return _no_nan(obj.tolist())
+        return no_nan(obj.tolist())
     if isinstance(obj, Path):
         return str(obj)
     return obj

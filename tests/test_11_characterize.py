@@ -153,7 +153,7 @@ def test_committed_profile_is_current(profile):
 
 def test_unknown_corner_lists_valid_corners(tmp_path):
     res = CliRunner().invoke(app, ["characterize", "--corner", "zz", "--out", str(tmp_path / "p.json"), "--json"])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # bad input (generator/commands/_common.py)
     err = json.loads(res.stdout.strip().splitlines()[-1])["error"]
     assert "zz" in err and all(c in err for c in sky130.CORNERS)
     assert not (tmp_path / "p.json").exists()
@@ -161,7 +161,7 @@ def test_unknown_corner_lists_valid_corners(tmp_path):
 
 def test_too_small_device_rejected(tmp_path):
     res = CliRunner().invoke(app, ["characterize", "--l", "0.1", "--out", str(tmp_path / "p.json")])
-    assert res.exit_code == 1 and "minimum" in res.output
+    assert res.exit_code == 2 and "minimum" in res.output  # bad input
 
 
 def test_fit_clm_recovers_a_line_and_rejects_bad_data():

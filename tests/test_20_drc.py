@@ -1,4 +1,4 @@
-"""The project's sky130 DRC (generator/signoff/drc.py, rules in generator/pdk/sky130_rules.py).
+"""The project's sky130 DRC (generator/signoff/drc.py, rules in generator/pdk/sky130/rules.py).
 
 Every rule class gets a small hand-made layout drawn here with klayout.db: a clean version that must pass the
 whole table and a broken one that must be flagged with the right rule name. Real klayout.db, no mocks.
@@ -17,8 +17,8 @@ import typer
 from typer.testing import CliRunner
 
 from generator.commands import signoff as signoff_cmd
-from generator.pdk import sky130_layers as LY
-from generator.pdk import sky130_rules as T
+from generator.pdk.sky130 import layers as LY
+from generator.pdk.sky130 import rules as T
 from generator.signoff import drc
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from generator.errors import DesignError
 from generator.layout.devices import mim_cap, mos_cell, tap_row
 from generator.layout.neuron import neuron
 from generator.layout.synapse import synapse
-from generator.pdk import sky130_layers as L
+from generator.pdk.sky130 import layers as L
 from generator.signoff.drc import check_layout
 
 REG = Path(__file__).parent / "data" / "layout_regression.json"

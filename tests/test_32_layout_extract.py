@@ -33,7 +33,7 @@ def reference(design, tmp_path_factory):
 
 def test_neuron_devices_and_pins(design):
     p = design.params
-    c = neuron(c_m=p.c_m, dis_w=p.dis_w, dis_l=p.dis_l, cap_side=mim_side(design))
+    c = neuron(c_m=p.c_m, dis_w=p.dis_w, dis_l=p.dis_l, cap_side=mim_side(design, 0))
     ex = extract((c.kcl.layout, c.kdb_cell))
     assert ex.devices == {PREFIX + k: v for k, v in device_counts().items()}
     top = next(ex.netlist.each_circuit_top_down())
@@ -42,7 +42,7 @@ def test_neuron_devices_and_pins(design):
 
 def test_neuron_matches_cdl_subcircuit(design, reference):
     p = design.params
-    c = neuron(c_m=p.c_m, dis_w=p.dis_w, dis_l=p.dis_l, cap_side=mim_side(design))
+    c = neuron(c_m=p.c_m, dis_w=p.dis_w, dis_l=p.dis_l, cap_side=mim_side(design, 0))
     ex = extract((c.kcl.layout, c.kdb_cell))
     top = next(ex.netlist.each_circuit_top_down())
     top.name = "NEURON"

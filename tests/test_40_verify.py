@@ -17,6 +17,7 @@ import pytest
 
 from generator import verify as V
 from generator.execute import Failed, get_executor
+from generator.spice.waveform import crossing_time
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,11 +76,11 @@ def test_executor_errors_are_clear():
 def test_crossing_time_interpolates_and_respects_the_window():
     t = np.linspace(0.0, 10.0, 11)  # 1 s steps
     v = np.clip(t - 4.0, 0.0, 1.8)  # rises 1 V/s from t = 4 s
-    assert V.crossing_time(t, v, 0.9) == pytest.approx(4.9)
-    assert V.crossing_time(t, v, 0.9, t_start=6.0) == pytest.approx(6.0)  # already high at the window start
-    assert math.isnan(V.crossing_time(t, v, 0.9, t_stop=4.5))
-    assert V.crossing_time(t, 1.8 - v, 0.9, rising=False) == pytest.approx(4.9)
-    assert math.isnan(V.crossing_time(t, np.zeros_like(t), 0.9))
+    assert crossing_time(t, v, 0.9) == pytest.approx(4.9)
+    assert crossing_time(t, v, 0.9, t_start=6.0) == pytest.approx(6.0)  # already high at the window start
+    assert math.isnan(crossing_time(t, v, 0.9, t_stop=4.5))
+    assert crossing_time(t, 1.8 - v, 0.9, rising=False) == pytest.approx(4.9)
+    assert math.isnan(crossing_time(t, np.zeros_like(t), 0.9))
 
 
 def test_model_membrane_trace_matches_closed_form():
@@ -147,8 +148,9 @@ def iris_report(tmp_path_factory):
     """Two Iris test samples column by column; sample 1 gets a 0.05 s ngspice timeout, so it cannot finish."""
     out = tmp_path_factory.mktemp("verify_iris")
     with get_executor("process", workers=2) as ex:
-        rep = V.verify_model(IRIS, out_dir=out, profile=PROFILE, n_samples=2, mode="column", columns_per_layer=1,
-                             scales=(1.0, 1.0), executor=ex, sample_timeouts={1: 0.05}, model_e_dis="profile")
+        opts = V.VerifyOptions(n_samples=2, mode="column", columns_per_layer=1, sample_timeouts={1: 0.05},
+                               model_e_dis="profile")
+        rep = V.verify_model(IRIS, opts, out_dir=out, profile=PROFILE, scales=(1.0, 1.0), executor=ex)
     return out, rep
 
 
@@ -191,8 +193,8 @@ def test_wrong_mapping_raises_the_error_well_above_the_bound(iris_report, tmp_pa
     run = V.load_model_run(IRIS, 1, split="test", e_dis=prof.e_dis)
     with get_executor("process", workers=2) as ex:
         log: list = []
-        ((bad, bias),) = V._evaluate_scales(weights, card, prof, params, run.times, "column", ex, tmp_path / "w",
-                                    timeout_s=600, clip=True, columns_per_layer=0, pairs=[(1.2, 1.2)], log=log)
+        ((bad, bias),) = V.evaluate_scales(weights, card, prof, params, run.times, "column", ex, tmp_path / "w",
+                                           timeout_s=600, clip=True, columns_per_layer=0, pairs=[(1.2, 1.2)], log=log)
     assert not log, log
     assert bad > 3 * RMSE_BOUND_NS and bad > 5 * good, (bad, good)
     assert bias < -RMSE_BOUND_NS  # too much current: the circuit fires early

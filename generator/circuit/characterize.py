@@ -47,8 +47,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
@@ -60,8 +58,8 @@ from generator.design import CircuitParams, DeviceProfile
 from generator.errors import DesignError
 from generator.io import atomic_write_bytes, round_sig
 from generator.pdk import sky130
-from generator.spice.ngspice import ngspice_version, run_deck
-from generator.spice.templates import render
+from generator.spice.ngspice import ngspice_version
+from generator.spice.sim import Simulation
 from generator.circuit.driven_edge import measure_driven_edge
 from generator.circuit.firing_delay import measure_firing_delay
 from generator.circuit.switch_charge import measure_switch_charge
@@ -260,32 +258,34 @@ def characterize(
         if w < sky130.MIN_W_UM or l < sky130.MIN_L_UM:
             raise DesignError(f"{what} size W={w} µm L={l} µm is below the sky130 minimum "
                               f"W={sky130.MIN_W_UM} µm, L={sky130.MIN_L_UM} µm")
-    own_tmp = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="imcgen-char-")) if own_tmp else Path(workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    lib = sky130.write_model_library(work, params.corner)
+    with Simulation(params.corner, workdir, prefix="imcgen-char-") as sim:
+        return _characterize(sim, params, stack_order, timeout_s)
+
+
+def _characterize(sim: Simulation, params: CircuitParams, stack_order: str, timeout_s: float) -> DeviceProfile:
+    """The sweeps and fits of :func:`characterize` in the run folder of ``sim``."""
     vm_start, vm_stop, vm_step = _v_grid(params)
     window = (params.v_switch, params.v0)
-    common = dict(lib_line=sky130.lib_line(lib, params.corner), corner=params.corner, temp=params.temp,
+    common = dict(temp=params.temp,
                   reltol=RELTOL, vdd=params.vdd, v0=params.v0, vm_start=vm_start, vm_stop=vm_stop, vm_step=vm_step,
                   selector_at_membrane=(stack_order == "selector-at-membrane"))
     unit = params.unit_current
     decks = {
-        "char_nmos": render("characterize/nmos_stack.spice.j2", **common, nfet=sky130.NFET, w=params.syn_w,
+        "char_nmos": sim.render("characterize/nmos_stack.spice.j2", **common, nfet=sky130.NFET, w=params.syn_w,
                             l=params.syn_l, table_start=NMOS_TABLE_VG[0], table_stop=NMOS_TABLE_VG[1],
                             table_step=TABLE_VG_STEP, vg_start=NMOS_FIT_VG[0], vg_stop=NMOS_FIT_VG[1],
                             vg_step=FIT_VG_STEP),
-        "char_pmos": render("characterize/pmos_stack.spice.j2", **common, pfet=sky130.PFET, w=params.syn_w,
+        "char_pmos": sim.render("characterize/pmos_stack.spice.j2", **common, pfet=sky130.PFET, w=params.syn_w,
                             l=params.syn_l, table_start=params.vdd - PMOS_TABLE_VSG[1],
                             table_stop=params.vdd - PMOS_TABLE_VSG[0], table_step=TABLE_VG_STEP,
                             vg_start=PMOS_FIT_VG[0], vg_stop=PMOS_FIT_VG[1], vg_step=FIT_VG_STEP),
-        "char_dis": render("characterize/discharger.spice.j2", **common, nfet=sky130.NFET, w=params.dis_w,
+        "char_dis": sim.render("characterize/discharger.spice.j2", **common, nfet=sky130.NFET, w=params.dis_w,
                            l=params.dis_l, v_b_dis=params.v_b_dis, vg_start=params.v_b_dis - DIS_FIT_HALF_SPAN,
                            vg_stop=params.v_b_dis + DIS_FIT_HALF_SPAN, vg_step=FIT_VG_STEP),
     }
     # three independent ngspice processes: run them side by side (each ~1-3 s of CPU)
     with ThreadPoolExecutor(max_workers=len(decks)) as pool:
-        futures = {name: pool.submit(run_deck, text, work, name=name, timeout_s=timeout_s)
+        futures = {name: pool.submit(sim.run, text, name=name, timeout_s=timeout_s)
                    for name, text in decks.items()}
         results = {name: f.result() for name, f in futures.items()}
 
@@ -376,9 +376,7 @@ def characterize(
                                     e_dis=1.0 / (v_th * lambda_dis))  # the model side unrounded; same tables dict
         for key, measure in (("switch_charge", measure_switch_charge), ("firing_delay", measure_firing_delay),
                              ("driven_edge", measure_driven_edge)):
-            tables[key] = measure(exact, params, workdir=work / key, timeout_s=timeout_s)
-    if own_tmp:
-        shutil.rmtree(work, ignore_errors=True)
+            tables[key] = measure(exact, params, workdir=sim.workdir / key, timeout_s=timeout_s)
     return profile
 
 

@@ -20,22 +20,17 @@ Measured at the unit current only: the extra charge is treated as the same for e
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from generator.io import round_sig
-from generator.design import NEURON_SIZES, CircuitParams, DeviceProfile, mim_for
+from generator.design import CircuitParams, DeviceProfile, neuron_design
 from generator.errors import DesignError
 from generator.circuit.mapping import GateTable
 from generator.circuit.switch_charge import charge_at, charge_between
-from generator.pdk import sky130
 from generator.spice import netlist as nl
-from generator.spice.ngspice import run_deck
-from generator.spice.templates import render
+from generator.spice.sim import Simulation
 from generator.circuit.switch_charge import TAU_REF_S
 
 #: fan-outs measured (synapse pairs driven by one neuron output); interpolated in log fan-out, held at the ends
@@ -68,16 +63,11 @@ def measure_driven_edge(profile: DeviceProfile, params: CircuitParams | None = N
                for k, f in enumerate(FANOUTS)]
     rails = nl.rails(p) + [{"name": "LOW", "node": "vlow", "value": 0.2 * p.v_switch}]
     biases = [{"name": "BN", "node": "gbn", "value": vg_n}, {"name": "BP", "node": "gbp", "value": vg_p}]
-    deck = render("characterize/driven_edge.spice.j2", flavor="spice", dev=nl.device_names(), p=p,
-                  nz=asdict(NEURON_SIZES), mim=mim_for(p, 1), syn_w=p.syn_w, syn_l=p.syn_l, rails=rails,
-                  pwls=pwls, biases=biases, drivers=drivers, bias_n="gbn", bias_p="gbp", lib_line="{lib_line}",
-                  corner=p.corner, temp=p.temp, options=nl.OPTIONS, tstep=nl.TSTEP_S, tstop=tstop, tmax=nl.TMAX_S)
-    own_tmp = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="imcgen-driven-")) if own_tmp else Path(workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    lib = sky130.write_model_library(work, p.corner)
-    res = run_deck(deck.replace("{lib_line}", sky130.lib_line(lib, p.corner)), work, name="driven_edge",
-                   timeout_s=timeout_s)
+    with Simulation(p.corner, workdir, prefix="imcgen-driven-") as sim:
+        deck = sim.render("characterize/driven_edge.spice.j2", **nl.device_context(p, neuron_design(p, 1)),
+                          rails=rails, pwls=pwls, biases=biases, drivers=drivers, bias_n="gbn", bias_p="gbp",
+                          temp=p.temp, options=nl.OPTIONS, tstep=nl.TSTEP_S, tstop=tstop, tmax=nl.TMAX_S)
+        res = sim.run(deck, name="driven_edge", timeout_s=timeout_s)
     t = res["time"]
     win = 0.1 * p.t_phase
     out: dict = {"fanout": list(FANOUTS), "tau_ref_s": tau, "unit_current": unit}
@@ -93,6 +83,4 @@ def measure_driven_edge(profile: DeviceProfile, params: CircuitParams | None = N
             q = charge_between(t, i, t_off - win, t_off + tau) - i_on * win
             vals.append(round_sig((q - q_ref) / i_on))
         out[f"{kind}_s"] = vals
-    if own_tmp:
-        shutil.rmtree(work, ignore_errors=True)
     return out

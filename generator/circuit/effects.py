@@ -1,7 +1,7 @@
 """The circuit effects the PNN models beyond the paper's RC-Spike neuron, gathered from a device profile.
 
 Three measured facts of the sky130 circuit, each a field of a trained model's card and of the model side of the
-verification loop (generator/verify.py, ``model_effects``):
+verification loop (generator/verify/, ``model_effects``):
 
 * ``reversal_table``: E±(|w|) per synapse (the stacks' λ depends on their current; generator/circuit/mapping.py:
   reversal_table, from the characterised λ(I) tables);

@@ -16,11 +16,10 @@ switch-off step of that one stack, generator/circuit/switch_charge.py), averaged
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from generator.io import round_sig
 from generator.design import CircuitParams, DeviceProfile
@@ -28,13 +27,30 @@ from generator.errors import DesignError
 from generator.circuit.mapping import design_from_weights, discharger_bias
 from generator.circuit.switch_charge import step_model
 from generator.model import functional as Fn
-from generator.pdk import sky130
 from generator.spice import netlist as nl
-from generator.spice.ngspice import run_deck
+from generator.spice.sim import Simulation
 from generator.spice.waveform import crossing_time
 
 #: weights (model units) of the single synapse: small, so v(1) < 0.2 and the accumulation error is negligible
 WEIGHTS = (0.05, 0.1, 0.15, 0.2)
+
+
+def _delay(sim: Simulation, k: int, w: float, card: dict, profile: DeviceProfile, p: CircuitParams, step: dict,
+           fire: tuple[float, float], timeout_s: float) -> float:
+    """Firing delay (s) of a single-synapse neuron of weight ``w``: circuit crossing minus the model's spike time."""
+    wm = np.array([[w]])
+    design = design_from_weights([wm], card, profile, p, name="firing_delay")
+    res = sim.run(nl.render_column_testbench(design, 0, 0, [0.0], lib=sim.library.name), name=f"delay_{k}",
+                  timeout_s=timeout_s)
+    tc = crossing_time(res["time"], res["v(spk)"], p.vdd / 2, rising=True, t_start=fire[0], t_stop=fire[1])
+    if not np.isfinite(tc):
+        raise DesignError(f"the single-synapse neuron (w = {w}) did not fire in its firing phase; deck "
+                          f"{res.deck_path}")
+    tt = torch.zeros(1, 1, dtype=torch.float64)
+    ww = torch.tensor(wm, dtype=torch.float64)
+    v = Fn.rcspike_exact(tt, ww, profile.e_pos, profile.e_neg) + Fn.switch_step(tt, ww, step)
+    t_model = float(Fn.spike_time(v, profile.e_dis)[0, 0])
+    return tc - fire[0] - t_model * p.t_phase
 
 
 def measure_firing_delay(profile: DeviceProfile, params: CircuitParams | None = None, *,
@@ -45,7 +61,6 @@ def measure_firing_delay(profile: DeviceProfile, params: CircuitParams | None = 
     Needs the profile's ``switch_charge`` table (the step of the conducting stack is part of the model side) and
     its discharger table (the mapping's V_b_dis for the profile's E_dis).
     """
-    import torch
 
 
     p = (params or CircuitParams(corner=profile.corner, temp=profile.temp)).validate()
@@ -57,28 +72,11 @@ def measure_firing_delay(profile: DeviceProfile, params: CircuitParams | None = 
     p = CircuitParams(**{**p.__dict__, "v_b_dis": vb}).validate()
     step = step_model(table, p, profile)
     card = {"e_pos": profile.e_pos, "e_neg": profile.e_neg, "e_dis": profile.e_dis, "name": "firing_delay"}
-    own_tmp = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="imcgen-delay-")) if own_tmp else Path(workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    sky130.write_model_library(work, p.corner)
     fire = nl.phase_schedule(1, p)[0]["fire"]
     delays = []
-    for k, w in enumerate(WEIGHTS):
-        wm = np.array([[w]])
-        design = design_from_weights([wm], card, profile, p, name="firing_delay")
-        deck = nl.render_column_testbench(design, 0, 0, [0.0])
-        res = run_deck(deck, work, name=f"delay_{k}", timeout_s=timeout_s)
-        tc = crossing_time(res["time"], res["v(spk)"], p.vdd / 2, rising=True, t_start=fire[0], t_stop=fire[1])
-        if not np.isfinite(tc):
-            raise DesignError(f"the single-synapse neuron (w = {w}) did not fire in its firing phase; deck "
-                              f"{res.deck_path}")
-        tt = torch.zeros(1, 1, dtype=torch.float64)
-        ww = torch.tensor(wm, dtype=torch.float64)
-        v = Fn.rcspike_exact(tt, ww, profile.e_pos, profile.e_neg) + Fn.switch_step(tt, ww, step)
-        t_model = float(Fn.spike_time(v, profile.e_dis)[0, 0])
-        delays.append(tc - fire[0] - t_model * p.t_phase)
-    if own_tmp:
-        shutil.rmtree(work, ignore_errors=True)
+    with Simulation(p.corner, workdir, prefix="imcgen-delay-") as sim:
+        for k, w in enumerate(WEIGHTS):
+            delays.append(_delay(sim, k, w, card, profile, p, step, fire, timeout_s))
     d = np.asarray(delays)
     return {"weights": list(WEIGHTS), "delay_s": [round_sig(x) for x in d], "delay_s_mean": round_sig(d.mean()),
             "delay_s_spread": round_sig(d.max() - d.min()), "e_dis": round_sig(profile.e_dis),

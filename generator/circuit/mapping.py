@@ -31,9 +31,11 @@ import os
 from pathlib import Path
 
 import numpy as np
+from scipy.interpolate import PchipInterpolator
 
 from generator.design import CircuitParams, Design, DeviceProfile, LayerDesign
 from generator.errors import DesignError
+from generator.model.card import validate_card
 
 #: Id(Vgate) table keys of DeviceProfile.tables, per stack: (gate-voltage key, current key)
 TABLE_KEYS = {"nmos": ("nmos_vg", "nmos_id"), "pmos": ("pmos_vg", "pmos_id")}
@@ -63,7 +65,8 @@ def read_trained_model(folder: str | os.PathLike) -> tuple[list[np.ndarray], dic
         card = json.loads(card_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DesignError(f"{card_path} is not valid JSON ({exc}); re-run `imcgen train`") from None
-    if not isinstance(card, dict) or not isinstance(card.get("sizes"), list) or len(card["sizes"]) < 2:
+    card = validate_card(card, card_path)  # the one card validator (name, dataset, E+ > 0 > E-, finite numbers)
+    if not isinstance(card.get("sizes"), list) or len(card["sizes"]) < 2:
         raise DesignError(f"{card_path} lacks a 'sizes' list (e.g. [5, 5, 5]); only MLP models can be mapped")
     sizes = card["sizes"]
     if not all(isinstance(s, int) and s > 0 for s in sizes):
@@ -110,39 +113,17 @@ def model_digest(folder: str | os.PathLike) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- Id(Vgate) inverse
-def _pchip_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Fritsch-Carlson derivatives of a monotone piecewise-cubic Hermite interpolant (x strictly increasing)."""
-    h = np.diff(x)
-    delta = np.diff(y) / h
-    d = np.zeros_like(y)
-    if len(x) == 2:
-        d[:] = delta[0]
-        return d
-    for k in range(1, len(x) - 1):
-        if delta[k - 1] * delta[k] > 0:
-            w1 = 2 * h[k] + h[k - 1]
-            w2 = h[k] + 2 * h[k - 1]
-            d[k] = (w1 + w2) / (w1 / delta[k - 1] + w2 / delta[k])
-    # one-sided three-point ends, limited to keep monotonicity
-    for k, (hk0, hk1, dk0, dk1) in ((0, (h[0], h[1], delta[0], delta[1])), (-1, (h[-1], h[-2], delta[-1], delta[-2]))):
-        e = ((2 * hk0 + hk1) * dk0 - hk0 * dk1) / (hk0 + hk1)
-        if np.sign(e) != np.sign(dk0):
-            e = 0.0
-        elif np.sign(dk0) != np.sign(dk1) and abs(e) > abs(3 * dk0):
-            e = 3 * dk0
-        d[k] = e
-    return d
+def _pchip(x: np.ndarray, y: np.ndarray, xq) -> np.ndarray:
+    """Monotone piecewise-cubic Hermite interpolant (PCHIP, Fritsch-Carlson slopes) through (x, y) at ``xq``.
 
-
-def _pchip_eval(x: np.ndarray, y: np.ndarray, d: np.ndarray, xq: np.ndarray) -> np.ndarray:
-    k = np.clip(np.searchsorted(x, xq, side="right") - 1, 0, len(x) - 2)
-    h = x[k + 1] - x[k]
-    t = (xq - x[k]) / h
-    h00 = (1 + 2 * t) * (1 - t) ** 2
-    h10 = t * (1 - t) ** 2
-    h01 = t * t * (3 - 2 * t)
-    h11 = t * t * (t - 1)
-    return h00 * y[k] + h10 * h * d[k] + h01 * y[k + 1] + h11 * h * d[k + 1]
+    scipy's :class:`~scipy.interpolate.PchipInterpolator`; ``x`` strictly increasing; outside [x[0], x[-1]] the
+    end pieces extrapolate.
+    """
+    try:
+        f = PchipInterpolator(x, y, extrapolate=True)
+    except ValueError as exc:
+        raise DesignError(f"cannot interpolate the device table: {exc}") from None
+    return f(np.asarray(xq, dtype=np.float64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,15 +171,13 @@ class GateTable:
 
     def bias_for(self, current: np.ndarray) -> np.ndarray:
         """Gate bias (V) for current magnitudes (A) inside [i_min, i_max] (PCHIP on log I)."""
-        x = np.log(self.current)
-        d = _pchip_slopes(x, self.vg)
-        return _pchip_eval(x, self.vg, d, np.log(np.asarray(current, dtype=np.float64)))
+        return _pchip(np.log(self.current), self.vg, np.log(np.asarray(current, dtype=np.float64)))
 
     def current_for(self, vg: np.ndarray) -> np.ndarray:
         """Forward direction (A) for gate biases (V) inside the table, monotone in log I (used by the tests)."""
         order = np.argsort(self.vg)
         x, y = self.vg[order], np.log(self.current[order])
-        return np.exp(_pchip_eval(x, y, _pchip_slopes(x, y), np.asarray(vg, dtype=np.float64)))
+        return np.exp(_pchip(x, y, np.asarray(vg, dtype=np.float64)))
 
 
 # ---------------------------------------------------------------------------------------------- discharger
@@ -236,7 +215,7 @@ def discharger_bias(profile: DeviceProfile, params: CircuitParams, e_dis: float 
         raise DesignError(f"discharger current {target * 1e9:.1f} nA is outside the characterised range "
                           f"{i0[0] * 1e9:.1f}..{i0[-1] * 1e9:.1f} nA; re-run `imcgen characterize` with another --v-b-dis")
     x = np.log(i0)
-    v = float(_pchip_eval(x, vb, _pchip_slopes(x, vb), np.array([math.log(target)]))[0])
+    v = float(_pchip(x, vb, np.array([math.log(target)]))[0])
     return v, target
 
 

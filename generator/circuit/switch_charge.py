@@ -27,9 +27,6 @@ line in ln I: above ~1 µA the PMOS stack's switch-on transient grows, so the ta
 
 from __future__ import annotations
 
-import dataclasses
-import tempfile
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +34,8 @@ import numpy as np
 from generator.io import round_sig
 from generator.design import CircuitParams, DeviceProfile
 from generator.errors import DesignError
-from generator.pdk import sky130
 from generator.spice import netlist as nl
-from generator.spice.ngspice import run_deck
-from generator.spice.templates import render
+from generator.spice.sim import Simulation
 from generator.circuit.mapping import GateTable
 
 #: stack currents measured (A): a log grid over what the mapping uses, weight 0.05 at C_m = 140 fF (6 nA) up to
@@ -96,16 +91,12 @@ def measure_switch_charge(profile: DeviceProfile, params: CircuitParams | None =
             biases.append({"name": f"B{kind}{c}", "node": node, "value": float(g)})
             for h, vh in enumerate(holds):
                 stacks.append({"k": len(stacks), "kind": kind, "bias": node, "v_hold": vh, "c": c, "h": h})
-    deck = render("characterize/switch_charge.spice.j2", flavor="spice", dev=nl.device_names(), syn_w=p.syn_w,
-                  syn_l=p.syn_l, rails=[{"name": "DD", "node": "vdd", "value": p.vdd}], pwls=pwls, biases=biases,
-                  stacks=stacks, lib_line="{lib_line}", corner=p.corner, temp=p.temp, options=nl.OPTIONS,
-                  tstep=nl.TSTEP_S, tstop=tstop, tmax=nl.TMAX_S)
-    own_tmp = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="imcgen-switch-")) if own_tmp else Path(workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    lib = sky130.write_model_library(work, p.corner)
-    deck = deck.replace("{lib_line}", sky130.lib_line(lib, p.corner))
-    res = run_deck(deck, work, name="switch_charge", timeout_s=timeout_s)
+    with Simulation(p.corner, workdir, prefix="imcgen-switch-") as sim:
+        deck = sim.render("characterize/switch_charge.spice.j2", **nl.device_context(p),
+                          rails=[{"name": "DD", "node": "vdd", "value": p.vdd}], pwls=pwls, biases=biases,
+                          stacks=stacks, temp=p.temp, options=nl.OPTIONS, tstep=nl.TSTEP_S, tstop=tstop,
+                          tmax=nl.TMAX_S)
+        res = sim.run(deck, name="switch_charge", timeout_s=timeout_s)
     t = res["time"]
     win = 0.1 * p.t_phase
     out = {"tau_s": list(TAUS_S), "v_hold": [round_sig(v) for v in holds], "t_phase_s": p.t_phase,
@@ -123,8 +114,6 @@ def measure_switch_charge(profile: DeviceProfile, params: CircuitParams | None =
         out[kind] = {"current": [round_sig(c) for c in currents], "vg": [round_sig(g) for g in vg[kind]],
                      "q": [[[round_sig(x) for x in row] for row in per_hold] for per_hold in q],
                      "q_on": [[round_sig(x) for x in row] for row in q_on]}
-    if own_tmp:
-        shutil.rmtree(work, ignore_errors=True)
     return out
 
 

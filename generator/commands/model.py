@@ -12,13 +12,10 @@ from typing import Optional
 
 import typer
 
+from generator.commands._common import check_number, check_out_dir, fail, handle_errors
+
 DEFAULT_E_POS = 2.80  # PAPER.md Table 2 (λ_N = 0.41 1/V, V_th = 0.872 V)
 DEFAULT_E_NEG = -1.53  # PAPER.md Table 2 (λ_P = 0.75 1/V)
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 def _invoked_command(ctx: typer.Context) -> str:
@@ -56,11 +53,12 @@ def _profile_effects(prof, path: Path, c_m_ff: float) -> dict:
         params = dataclasses.replace(CircuitParams(corner=prof.corner, temp=prof.temp), c_m=c_m_ff * 1e-15)
         return circuit_effects(prof, params)
     except (DesignError, ValueError) as exc:
-        _fail(f"{path}: {exc} (or pass --no-circuit-effects)")
+        fail(f"{path}: {exc} (or pass --no-circuit-effects)")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("train")
+    @handle_errors
     def train_cmd(
         ctx: typer.Context,
         dataset: str = typer.Option(..., "--dataset", help="iris | digits | mnist | fashion-mnist | cifar10"),
@@ -102,20 +100,21 @@ def register(app: typer.Typer) -> None:
         import torch
 
         from generator.design import DeviceProfile
-        from generator.errors import DesignError
-        from generator.model.data import DataError
-        from generator.model.train import ModelError, TrainConfig, TrainingError, train, write_readme
+        from generator.errors import InputError
+        from generator.model.train import TrainConfig, train, write_readme
 
+        # everything checked before the (long) training: the output folder first, so a model is never lost
+        check_out_dir(out)
+        if checkpoint_dir is not None:
+            check_out_dir(checkpoint_dir, "--checkpoint-dir")
+        check_number(c_m_ff, "--c-m", lo=0.0, lo_open=True, unit=" fF")
         if threads > 0:
             torch.set_num_threads(threads)
         effects: dict = {}
         if device_profile is not None:
             if e_pos is not None or e_neg is not None or e_dis is not None:
-                _fail("give either --device-profile or --e-pos/--e-neg/--e-dis, not both")
-            try:
-                prof = DeviceProfile.load(device_profile)
-            except DesignError as exc:
-                _fail(str(exc))
+                fail("give either --device-profile or --e-pos/--e-neg/--e-dis, not both")
+            prof = DeviceProfile.load(device_profile)
             e_pos, e_neg, e_dis = prof.e_pos, prof.e_neg, prof.e_dis
             if circuit_effects:
                 effects = _profile_effects(prof, device_profile, c_m_ff)
@@ -128,11 +127,19 @@ def register(app: typer.Typer) -> None:
             augment_shift=augment_shift, data_dir=None if data_dir is None else str(data_dir), name=name,
         )
         try:
+            cfg.resolved().validate()
+        except ValueError as exc:  # InputErrors (e.g. CardError) pass through unchanged
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(str(exc)) from None
+        try:
             res = train(cfg, out=out, command=_invoked_command(ctx), checkpoint_dir=checkpoint_dir,
                         progress=not quiet, log=None if quiet else typer.echo)
-            write_readme(out, res.card)
-        except (DataError, ModelError, TrainingError, ValueError) as exc:
-            _fail(str(exc))
+        except ValueError as exc:  # settings that disagree with the dataset (arch sizes, ...)
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(str(exc)) from None
+        write_readme(out, res.card)
         card = res.card
         typer.echo(f"wrote {out}: test accuracy {card['test_accuracy']:.4f} on {card['n_test']} samples")
         if as_json:
@@ -140,6 +147,7 @@ def register(app: typer.Typer) -> None:
                                    "val_accuracy": card["val_accuracy"], "best_epoch": card["best_epoch"]}))
 
     @app.command("evaluate")
+    @handle_errors
     def evaluate_cmd(
         model: Path = typer.Argument(..., help="trained model folder (weights.safetensors + card.json)"),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="dataset folder (default $IMCGEN_DATA, else ~/.cache/imcgen)"),
@@ -149,14 +157,22 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print {\"accuracy\": ..., \"n\": ...} as the last line"),
     ) -> None:
         """Re-evaluate a trained model on its dataset's test split (eval mode, the card's solver, noise and seed)."""
-        from generator.model.data import DataError
-        from generator.model.train import ModelError, evaluate_trained_model
+        from generator.errors import InputError
+        from generator.model.train import evaluate_trained_model
 
+        if limit is not None and limit < 1:
+            fail(f"--limit {limit}: give a number of test samples >= 1 (or omit it for all)")
+        if eval_steps is not None and eval_steps < 1:
+            fail(f"--eval-steps {eval_steps}: give a number of DSTD points >= 1")
+        if eval_solver is not None and eval_solver not in ("exact", "dstd"):
+            fail(f"--eval-solver {eval_solver!r}: use exact or dstd")
         try:
             res = evaluate_trained_model(model, data_dir=data_dir, limit=limit, eval_solver=eval_solver,
                                          eval_steps=eval_steps)
-        except (DataError, ModelError, ValueError) as exc:
-            _fail(str(exc))
+        except ValueError as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(str(exc)) from None
         card_acc = res.get("card_accuracy") if limit is None else None
         typer.echo(f"{model}: test accuracy {res['accuracy']:.4f} on {res['n']} {res['dataset']} samples"
                    + (f" (card: {card_acc:.4f})" if card_acc is not None else ""))

@@ -16,8 +16,8 @@ import gdsfactory as gf
 from generator.layout._pdk import ensure_pdk
 from generator.layout.neuron import neuron
 from generator.layout.synapse import synapse, synapse_pitch
-from generator.pdk import sky130_layers as L
-from generator.pdk.sky130_layout_rules import snap
+from generator.pdk.sky130 import layers as L
+from generator.pdk.sky130.rules import snap
 
 ensure_pdk()
 

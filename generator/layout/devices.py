@@ -1,8 +1,8 @@
 """DRC-clean sky130 devices drawn by the project: MOS stacks (with ports), tap rows, via stacks, MIM capacitor.
 
 Why our own: the ``sky130`` package's nmos/pmos pcells are not DRC-clean and have no ports (TOOLCHAIN.md).
-Every dimension comes from :mod:`generator.pdk.sky130_layout_rules` (rule names in comments); every layer from
-:mod:`generator.pdk.sky130_layers`. Units: µm.
+Every dimension comes from the rule table :mod:`generator.pdk.sky130.rules` (derived sizes are named expressions
+of rule values, the rules in their comments); every layer from :mod:`generator.pdk.sky130.layers`. Units: µm.
 
 MOS geometry (one *stack* = ``n`` gates in series on one diffusion column, one device per gate, as the netlist):
 the diffusion runs vertically (x in [0, w], channel along y); gate 0 is at the bottom (the *source* end, row
@@ -20,14 +20,20 @@ import gdsfactory as gf
 from generator.layout._pdk import ensure_pdk
 
 from generator.errors import DesignError
-from generator.pdk import sky130_layers as L
-from generator.pdk.sky130_layout_rules import rule, snap, snap_up
-from generator.pdk.sky130 import mim_cap_side_for, mim_cap_value
+from generator.pdk.sky130 import layers as L
+from generator.pdk.sky130.devices import mim_cap_side_for, mim_cap_value
+from generator.pdk.sky130.rules import ceil_to, rule, snap, snap_up
 
 ensure_pdk()
 
-LICON = rule("licon.1")
-MCON = rule("ct.1")
+LICON = rule("licon.1")  #: licon cut size (licon.1)
+MCON = rule("ct.1")  #: mcon cut size (ct.1)
+#: step (µm) on which via landing pads and via-holding lines are drawn (a rule minimum rounded up to it)
+PAD_STEP = 0.1
+#: pad height (µm) of a single-mcon met1 pad: mcon with the met1 enclosure on both sides (ct.1 + 2 m1.4)
+GATE_M1_H = snap(MCON + 2 * rule("m1.4"))
+#: length (µm) of a gate's met1 pad: the met1 area rule over the pad height (m1.6 / GATE_M1_H), on a 10 nm step
+GATE_M1_LEN = ceil_to(rule("m1.6") / GATE_M1_H, 0.01)
 
 
 def rect(c: gf.Component, layer: tuple[int, int], x0: float, y0: float, x1: float, y1: float) -> None:
@@ -38,8 +44,9 @@ def rect(c: gf.Component, layer: tuple[int, int], x0: float, y0: float, x1: floa
     c.add_polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], layer=layer)
 
 
-def add_port(c: gf.Component, name: str, x: float, y: float, layer=L.MET1, width: float = 0.17, orientation=90) -> None:
-    """Electrical port ``name`` at (x, y) on ``layer`` (centre snapped to the grid)."""
+def add_port(c: gf.Component, name: str, x: float, y: float, layer=L.MET1, width: float = MCON,
+             orientation=90) -> None:
+    """Electrical port ``name`` at (x, y) on ``layer`` (centre snapped to the grid); default width: one mcon."""
     c.add_port(name, center=(snap(x), snap(y)), width=snap(width), orientation=orientation, layer=layer,
                port_type="electrical")
 
@@ -62,7 +69,27 @@ _VIAS = {
     "via3": (L.VIA3, L.MET3, L.MET4, "via3.1", "via3.5", "m4.3"),
 }
 _METAL_ORDER = [L.MET1, L.MET2, L.MET3, L.MET4]
-_MIN_PAD = {L.MET1: 0.32, L.MET2: 0.37, L.MET3: 0.50, L.MET4: 0.50}  # µm squares meeting width+area+enclosure
+#: metal -> (cut size rule, that metal's enclosure rules of the cut: full and one-of-two-adjacent-sides) of
+#: every cut landing on it
+_PAD_CUTS = {
+    L.MET1: (("via.1a", ("via.4a", "via.5a")),),
+    L.MET2: (("via.1a", ("m2.4", "m2.5")), ("via2.1a", ("via2.4", "via2.5"))),
+    L.MET3: (("via2.1a", ("m3.4",)), ("via3.1", ("via3.4", "via3.5"))),
+    L.MET4: (("via3.1", ("m4.3",)),),
+}
+_AREA_RULE = {L.MET1: "m1.6", L.MET2: "m2.6", L.MET3: "m3.6", L.MET4: "m4.4a"}
+
+
+def _pad_side(metal) -> float:
+    """Side (µm) of a square via landing pad on ``metal``: encloses every cut landing there by the larger of its
+    enclosure rules on all sides, and meets the metal's area rule (a square of side √area, on PAD_STEP)."""
+    enclose = max(rule(cut) + 2 * max(rule(e) for e in encs) for cut, encs in _PAD_CUTS[metal])
+    return snap(max(enclose, ceil_to(math.sqrt(rule(_AREA_RULE[metal])), PAD_STEP)))
+
+
+#: µm, square via landing pad per metal (met1 0.32: via.1a + 2 via.5a; met2 0.37: via2.1a + 2 via2.5;
+#: met3/met4 0.5: the area rules m3.6/m4.4a, √0.24 = 0.49 on the 0.1 µm pad step)
+VIA_PAD = {m: _pad_side(m) for m in _METAL_ORDER}
 
 
 def via_stack(c: gf.Component, x: float, y: float, bottom=L.MET1, top=L.MET4) -> None:
@@ -74,7 +101,7 @@ def via_stack(c: gf.Component, x: float, y: float, bottom=L.MET1, top=L.MET4) ->
         h = rule(size_rule) / 2
         rect(c, cut, x - h, y - h, x + h, y + h)
     for m in _METAL_ORDER[i0:i1 + 1]:
-        h = _MIN_PAD[m] / 2
+        h = VIA_PAD[m] / 2
         rect(c, m, x - h, y - h, x + h, y + h)
 
 
@@ -213,12 +240,12 @@ def mos_stack(kind: str = "n", w: float = 1.0, l: float = 0.25, n: int = 1, pad_
         rect(c, L.NPC, xl - ne, yc - LICON / 2 - ne, xl + LICON + ne, yc + LICON / 2 + ne)
         rect(c, L.LI1, xl - rule("li.5"), yc - LICON / 2, xl + LICON + rule("li.5"), yc + LICON / 2)
         rect(c, L.MCON, xl, yc - MCON / 2, xl + MCON, yc + MCON / 2)
-        # met1 pad: enclosure m1.5 toward the diffusion, longer outward to meet the m1.6 area
+        # met1 pad: enclosure m1.5 toward the diffusion, longer outward to meet the m1.6 area (GATE_M1_LEN)
         m = rule("m1.4")
         if side == "R":
-            rect(c, L.MET1, xl - rule("m1.5"), yc - MCON / 2 - m, xl - rule("m1.5") + 0.37, yc + MCON / 2 + m)
+            rect(c, L.MET1, xl - rule("m1.5"), yc - MCON / 2 - m, xl - rule("m1.5") + GATE_M1_LEN, yc + MCON / 2 + m)
         else:
-            rect(c, L.MET1, xl + LICON + rule("m1.5") - 0.37, yc - MCON / 2 - m, xl + LICON + rule("m1.5"),
+            rect(c, L.MET1, xl + LICON + rule("m1.5") - GATE_M1_LEN, yc - MCON / 2 - m, xl + LICON + rule("m1.5"),
                  yc + MCON / 2 + m)
         add_port(c, f"g{k}", g.pad_x[k], yc, L.MET1)
         vt = vts[k]
@@ -234,7 +261,9 @@ def mos_stack(kind: str = "n", w: float = 1.0, l: float = 0.25, n: int = 1, pad_
 
 
 # ------------------------------------------------------------------------------------------- taps
-TAP_H = snap(LICON + 2 * rule("licon.7"))  #: height (µm) of a tap row
+TAP_H = snap(LICON + 2 * rule("licon.7"))  #: height (µm) of a tap row: a licon with the tap enclosure licon.7
+#: µm, extra space between the licons (mcons) of a tap row: one cut size, so rows keep a relaxed fixed pitch
+_TAP_SKIP = LICON
 
 
 @gf.cell
@@ -248,12 +277,12 @@ def tap_row(kind: str = "p", length: float = 2.0, rail: bool = True) -> gf.Compo
     rect(c, L.TAP, 0, 0, length, TAP_H)
     e = rule("nsd.5b")  # the implant overhangs the ends too: abutting rows merge, a row end stays enclosed
     rect(c, L.PSDM if kind == "p" else L.NSDM, -e, -e, length + e, TAP_H + e)
-    xs = contact_positions(length, LICON, rule("licon.2") + 0.17, rule("licon.7"))
+    xs = contact_positions(length, LICON, rule("licon.2") + _TAP_SKIP, rule("licon.7"))
     y0 = rule("licon.7")
     for x in xs:
         rect(c, L.LICON1, x, y0, x + LICON, y0 + LICON)
     rect(c, L.LI1, 0, y0, length, y0 + LICON)
-    ms = contact_positions(length, MCON, rule("ct.2") + 0.17, 0.12)
+    ms = contact_positions(length, MCON, rule("ct.2") + MCON, rule("licon.7"))  # the licons' end margin
     for x in ms:
         rect(c, L.MCON, x, y0, x + MCON, y0 + MCON)
     if rail:
@@ -264,7 +293,7 @@ def tap_row(kind: str = "p", length: float = 2.0, rail: bool = True) -> gf.Compo
 
 # ------------------------------------------------------------------------------------------- MIM capacitor
 def mim_geometry(c_farad: float) -> dict:
-    """Drawn capm2 side (µm) for capacitance ``c_farad`` (F), from the model law in generator.pdk.sky130."""
+    """Drawn capm2 side (µm) for capacitance ``c_farad`` (F), from the model law in generator.pdk.sky130.devices."""
 
     side = snap_up(mim_cap_side_for(c_farad))
     if side < rule("cap2m.1"):
@@ -273,20 +302,29 @@ def mim_geometry(c_farad: float) -> dict:
     return {"side": side, "value_f": mim_cap_value(side, side)}
 
 
+#: µm, inset of the met5 top plate from the capm2 edge: the via4 enclosure by capm2 (cap2m.4) less the one by
+#: met5 (m5.3), never negative
+MIM_PLATE_INSET = max(rule("cap2m.4") - rule("m5.3"), 0.0)
+#: µm, smallest MIM side: the met5 plate (side - 2 inset) meets the met5 area m5.4 (√4 = 2), width m5.1 and
+#: holds one via4 (via4.1) with its m5.3 enclosure
+MIM_MIN_SIDE = snap_up(2 * MIM_PLATE_INSET + max(math.sqrt(rule("m5.4")), rule("m5.1"),
+                                                 rule("via4.1") + 2 * rule("m5.3")))
+
+
 @gf.cell
 def mim_cap(side: float = 8.0) -> gf.Component:
     """sky130_fd_pr__cap_mim_m3_2 of ``side`` x ``side`` µm: met4 bottom plate (port ``bot``), capm2, via4, met5 top
     plate (port ``top``). The met5 plate stays inside the capm2 (enclosure capm2.4 of the via4s).
     """
-    if side < 2.0:
-        raise DesignError(f"MIM capacitor side {side} µm is too small for a via4 contact (need >= 2 µm); "
-                          f"raise C_m")
+    if side < MIM_MIN_SIDE:
+        raise DesignError(f"MIM capacitor side {side} µm is too small for a via4 contact "
+                          f"(need >= {MIM_MIN_SIDE:g} µm); raise C_m")
     c = gf.Component()
     e4 = rule("cap2m.3")
     rect(c, L.MET4, -e4, -e4, side + e4, side + e4)
     rect(c, L.CAPM2, 0, 0, side, side)
     # met5 top plate, inset by capm2.4 - the via4s are inside it with m5.3 enclosure
-    inset = max(rule("cap2m.4") - rule("m5.3"), 0.0)
+    inset = MIM_PLATE_INSET
     rect(c, L.MET5, inset, inset, side - inset, side - inset)
     v = rule("via4.1")
     m = inset + rule("m5.3")
@@ -294,8 +332,8 @@ def mim_cap(side: float = 8.0) -> gf.Component:
     for x in xs:
         for y in xs:
             rect(c, L.VIA4, m + x, m + y, m + x + v, m + y + v)
-    add_port(c, "top", side / 2, side / 2, L.MET5, width=1.6)
-    add_port(c, "bot", -e4 / 2, side / 2, L.MET4, width=0.3, orientation=180)
+    add_port(c, "top", side / 2, side / 2, L.MET5, width=rule("m5.1"))
+    add_port(c, "bot", -e4 / 2, side / 2, L.MET4, width=rule("m4.1"), orientation=180)
     c.info["side"] = side
     return c
 

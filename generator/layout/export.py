@@ -7,6 +7,7 @@ All checks run before any file is written (bad sizes raise DesignError); files a
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -86,29 +87,48 @@ def summary(design: Design, geo: dict, top_name: str) -> dict:
         "area_per_neuron_um2": round(g0["pitch_x"] * g0["neuron_height"], 4),
         "synapse_pitch_um": [g0["pitch_x"], g0["pitch_y"]],
         "mim_cap_side_um": g0["cap_side"],
-        "layers": [{"n_in": g["n_in"], "n_out": g["n_out"], "bbox_um": [round(v, 3) for v in g["bbox"]]}
+        "layers": [{"n_in": g["n_in"], "n_out": g["n_out"], "bbox_um": [round(v, 3) for v in g["bbox"]],
+                    "mim_cap_side_um": g["cap_side"]}
                    for g in layers],
     }
 
 
+#: longest output file stem (characters)
+STEM_MAX = 100
+
+
+def file_stem(name: str) -> str:
+    """A safe output file stem for a design name: the name itself when it is a plain identifier (letters, digits,
+    ``_ - .``, not starting with ``.`` or ``-``), else the name with every other character replaced by ``_``.
+
+    Why: the name comes from a model card or a design.json (untrusted text); a name such as ``../../x`` or
+    ``/abs/x`` must never choose where a file is written. The result has no path separator, is not ``.``/``..``
+    and cannot start with ``.`` or ``-``, so ``out_dir / stem`` always stays inside ``out_dir``.
+    """
+    stem = re.sub(r"[^A-Za-z0-9_.\-]", "_", str(name))[:STEM_MAX]
+    stem = re.sub(r"^[.\-]+", lambda m: "_" * len(m.group()), stem)
+    return stem or "design"
+
+
 def write_layout(design: Design, out_dir: str | os.PathLike, *, neuron_pitch: float = NEURON_PITCH_UM,
                  render: bool = True) -> dict:
-    """Write ``out_dir/<name>.gds``, ``<name>_layout.json`` and (``render``) PNGs; return the summary dict
-    with the written paths under ``files``."""
+    """Write ``out_dir/<stem>.gds``, ``<stem>_layout.json`` and (``render``) PNGs, ``stem`` =
+    :func:`file_stem` of the design's name; return the summary dict with the written paths under ``files``."""
     check_design(design, neuron_pitch)  # before anything is written
     top, geo = build_top(design, neuron_pitch)
     data = gds_bytes(top)
     out = Path(out_dir)
+    stem = file_stem(design.name)
     info = summary(design, geo, top.name)
-    gds = atomic_write_bytes(out / f"{design.name}.gds", data)
+    gds = atomic_write_bytes(out / f"{stem}.gds", data)
     files = {"gds": str(gds)}
     if render:
         from generator.layout.render import render_pngs
 
-        files.update(render_pngs(gds, out, design.name, top.name))
+        files.update(render_pngs(gds, out, stem, top.name))
     info["files"] = {k: Path(v).name for k, v in sorted(files.items())}
     info["gds_bytes"] = len(data)
-    atomic_write_text(out / f"{design.name}_layout.json", dump_json(info))
-    files["json"] = str(out / f"{design.name}_layout.json")
+    atomic_write_text(out / f"{stem}_layout.json", dump_json(info))
+    files["json"] = str(out / f"{stem}_layout.json")
     info["paths"] = files
     return info

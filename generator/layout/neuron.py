@@ -22,31 +22,36 @@ two columns collide raises an error when the cell is built (the router checks ev
 
 from __future__ import annotations
 
+import graphlib
+import heapq
 import itertools
 from dataclasses import dataclass
 
 import gdsfactory as gf
 
+from generator import topology
 from generator.design import NEURON_SIZES, NeuronSizes
 from generator.errors import DesignError
 from generator.layout._pdk import ensure_pdk
 from generator.layout.devices import (LICON, TAP_H, add_port, check_mos_size, contact_positions, mim_cap,
                                       mim_geometry, mos_stack, rect, stack_geometry, tap_row)
 from generator.layout.routing import WIRE_W, column_pitch_m2, hwire, pad_half, via, vwire
-from generator.pdk import sky130_layers as L
-from generator.pdk.sky130_layout_rules import rule, snap, snap_up
+from generator.pdk.sky130 import layers as L
+from generator.pdk.sky130.rules import ceil_to, rule, snap, snap_up
 
 ensure_pdk()
 
 NEURON_PITCH_UM = 12.0  #: µm, default neuron (= column) pitch; fits C_m up to ~250 fF
-_LANDING = 1.6  #: µm, met5/met4 landing for the membrane via4 (m5.1)
-TRACK_PITCH = 0.8  #: µm, met3 track pitch (0.5 track + m3.2)
+_LANDING = rule("m5.1")  #: µm, met5/met4 landing for the membrane via4 (m5.1)
+TRACK_PITCH = snap(WIRE_W[L.MET3] + rule("m3.2"))  #: µm, met3 track pitch (0.5 track + m3.2)
 DEV_GAP = 0.4  #: µm, minimum gap between device footprints in a row
-COL_SEP = 0.40  #: µm, two met2 columns whose via pads never share a y (pad/2 + m2.2 + wire/2)
-RES_SEP = 0.48  #: µm, a column to a 0.3 µm reserved line (spine, risers)
+#: µm, two met2 columns whose via pads never share a y (pad/2 + m2.2 + wire/2 = 0.395, on a 10 nm step)
+COL_SEP = ceil_to(pad_half(L.MET2) + rule("m2.2") + WIRE_W[L.MET2] / 2, 0.01)
+#: µm, a column to a 0.3 µm reserved line (spine, risers): pad/2 + m2.2 + line/2 = 0.475, on a 10 nm step
+RES_SEP = ceil_to(pad_half(L.MET2) + rule("m2.2") + 0.3 / 2, 0.01)
 EDGE_GAP = 0.25  #: µm, device footprints stay this far inside the cell edges (0.5 µm between neighbours)
 RISER_X = 0.5  #: µm, distance of the spk/spkb met2 risers from the cell's left/right edge
-PIN_NAMES = ("mem", "spk", "spkb", "reset", "reset_b", "phase", "phase_b", "v0", "vbdis", "vbsense", "vdd", "vss")
+PIN_NAMES = topology.NEURON_PINS
 CONTROL_NETS = ("reset", "reset_b", "phase", "phase_b", "v0", "vbdis", "vbsense")
 
 
@@ -73,19 +78,9 @@ class Dev:
     jog: tuple[float, ...] = ()  # per gate: x offset (µm) of its met2 column from its pad (met1 jog)
 
 
-#: device name -> model key (generator.pdk.sky130 names) of the neuron, as templates/netlist/neuron.j2
-NEURON_DEVICES = {"CM": "cap_mim_m3_2", "PR": "pfet_01v8", "NR": "nfet_01v8", "NB": "nfet_01v8",
-                  "ND": "nfet_01v8", "PE": "pfet_01v8", "PB": "pfet_01v8", "PI": "pfet_01v8_hvt",
-                  "NI": "nfet_01v8_lvt", "NC": "nfet_01v8", "PA1": "pfet_01v8", "PA2": "pfet_01v8",
-                  "NA1": "nfet_01v8", "NA2": "nfet_01v8", "PO": "pfet_01v8", "NO": "nfet_01v8"}
-
-
-def device_counts() -> dict[str, int]:
-    """Devices per model key in one neuron."""
-    out: dict[str, int] = {}
-    for m in NEURON_DEVICES.values():
-        out[m] = out.get(m, 0) + 1
-    return dict(sorted(out.items()))
+#: device name -> sky130 device (without ``sky130_fd_pr__``) of the neuron: generator/topology.py's list
+NEURON_DEVICES = {d.name: topology.MODEL_KEYS[d.model].removeprefix("sky130_fd_pr__") for d in topology.NEURON}
+device_counts = topology.device_counts
 
 
 def _chain(names, ws, ls, gates, vts, nodes, kind: str) -> list[Dev]:
@@ -228,24 +223,23 @@ def _place_rows(rows: list[list[Dev]], reserved: list[float], pitch: float,
     return out
 
 
+def _sorter(edges: set, nodes=()) -> graphlib.TopologicalSorter:
+    """A prepared sorter of the directed graph ``edges`` ((a, b): a below b) over ``nodes`` and the edges' ends;
+    raises graphlib.CycleError when the graph has a cycle."""
+    ts: graphlib.TopologicalSorter = graphlib.TopologicalSorter({n: () for n in nodes})
+    for a, b in edges:
+        ts.add(b, a)
+    ts.prepare()
+    return ts
+
+
 def _acyclic(edges: set) -> bool:
     """True when the directed graph ``edges`` ((a, b): a below b) has no cycle."""
-    succ: dict = {}
-    for a, b in edges:
-        succ.setdefault(a, set()).add(b)
-    state: dict = {}
-
-    def visit(n) -> bool:
-        if state.get(n) == 1:
-            return False
-        if state.get(n) == 2:
-            return True
-        state[n] = 1
-        ok = all(visit(m) for m in succ.get(n, ()))
-        state[n] = 2
-        return ok
-
-    return all(visit(n) for n in list(succ))
+    try:
+        _sorter(edges)
+    except graphlib.CycleError:
+        return False
+    return True
 
 
 def _track_order(n_terms: list[_Term], p_terms: list[_Term]) -> list[str]:
@@ -259,15 +253,20 @@ def _track_order(n_terms: list[_Term], p_terms: list[_Term]) -> list[str]:
     p_only = (["mem"] if "mem" in pn else []) + sorted(pn - set(shared) - {"mem"})
     clash = sorted({(a.net, b.net) for a in nm for b in pm if abs(a.x - b.x) < COL_SEP - 1e-9})
     edges = {(na, pb) for na, pb in clash if na != pb and na in shared and pb in shared}
-    if _acyclic(edges):
-        perm, left = [], list(shared)
-        while left:  # Kahn's algorithm, alphabetical among the free nets (deterministic)
-            free = [n for n in left if not any(b == n and a in left for a, b in edges)]
-            perm.append(free[0])
-            left.remove(free[0])
-        return [f"{n}_n" if n == "mem" else n for n in n_only] + perm + \
-               [f"{n}_p" if n == "mem" else n for n in p_only]
-    raise DesignError(f"neuron: no channel track order avoids the column clashes {clash}; change the device order")
+    try:
+        ts = _sorter(edges, shared)
+    except graphlib.CycleError:
+        raise DesignError(f"neuron: no channel track order avoids the column clashes {clash}; "
+                          "change the device order") from None
+    perm: list[str] = []
+    free: list[str] = []
+    while ts.is_active():  # alphabetical among the free nets: the smallest order (deterministic)
+        for n in ts.get_ready():
+            heapq.heappush(free, n)
+        perm.append(heapq.heappop(free))
+        ts.done(perm[-1])
+    return [f"{n}_n" if n == "mem" else n for n in n_only] + perm + \
+           [f"{n}_p" if n == "mem" else n for n in p_only]
 
 
 def _row_height(row: list[Dev]) -> float:

@@ -3,26 +3,29 @@
 Conventions of the neuron and the network (why: keep every routing layer one-directional so crossings never
 short): li1 and met1 local straps, met2 vertical, met3 horizontal (neuron tracks and output buses), met4 spike
 lines and the MIM bottom plate, met5 the membrane plate. Widths and pads satisfy the sky130 rules of
-:mod:`generator.pdk.sky130_layout_rules` (width, enclosure, area).
+the rule table :mod:`generator.pdk.sky130.rules` (width, enclosure, area).
 """
 
 from __future__ import annotations
 
 import gdsfactory as gf
 
-from generator.layout.devices import rect
-from generator.pdk import sky130_layers as L
-from generator.pdk.sky130_layout_rules import rule, snap
+from generator.layout.devices import PAD_STEP, VIA_PAD, rect
+from generator.pdk.sky130 import layers as L
+from generator.pdk.sky130.rules import ceil_to, rule, snap
 
-#: default wire widths (µm): met2 verticals (m2.1 0.14), met3 tracks (holds a via2 with m3.4), met4 lines
-WIRE_W = {L.LI1: 0.17, L.MET1: 0.14, L.MET2: 0.14, L.MET3: 0.5, L.MET4: 0.4}
+#: default wire widths (µm): li1 and met1 straps and met2 verticals at the minimum width (li.1, m1.1, m2.1);
+#: met3 tracks as wide as the via landing pads on them (VIA_PAD: no notches); met4 lines hold a via3 with its
+#: met4 enclosure (via3.1 + 2 m4.3, on the pad step)
+WIRE_W = {L.LI1: rule("li.1"), L.MET1: rule("m1.1"), L.MET2: rule("m2.1"), L.MET3: VIA_PAD[L.MET3],
+          L.MET4: ceil_to(rule("via3.1") + 2 * rule("m4.3"), PAD_STEP)}
 
-#: cut layer between two metals and (cut size rule, lower pad side, upper pad side) in µm: square pads that meet
-#: the enclosure (incl. the adjacent-side rules), width and area rules of both metals
+#: cut layer between two metals and (cut size rule, lower pad side, upper pad side) in µm: the square landing
+#: pads of generator.layout.devices.VIA_PAD (enclosure incl. the adjacent-side rules, width and area rules)
 _CUTS = {
-    (L.MET1, L.MET2): (L.VIA, "via.1a", 0.32, 0.37),
-    (L.MET2, L.MET3): (L.VIA2, "via2.1a", 0.37, 0.5),
-    (L.MET3, L.MET4): (L.VIA3, "via3.1", 0.5, 0.5),
+    (L.MET1, L.MET2): (L.VIA, "via.1a", VIA_PAD[L.MET1], VIA_PAD[L.MET2]),
+    (L.MET2, L.MET3): (L.VIA2, "via2.1a", VIA_PAD[L.MET2], VIA_PAD[L.MET3]),
+    (L.MET3, L.MET4): (L.VIA3, "via3.1", VIA_PAD[L.MET3], VIA_PAD[L.MET4]),
 }
 METALS = [L.MET1, L.MET2, L.MET3, L.MET4]
 

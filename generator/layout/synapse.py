@@ -21,22 +21,26 @@ from __future__ import annotations
 import gdsfactory as gf
 
 from generator.layout._pdk import ensure_pdk
-from generator.layout.devices import (TAP_H, add_port, check_mos_size, mos_stack, pad_offset, rect, stack_geometry,
-                                      tap_row, via_stack)
-from generator.pdk import sky130_layers as L
-from generator.pdk.sky130_layout_rules import rule, snap, snap_up
+from generator.layout.devices import (GATE_M1_LEN, TAP_H, VIA_PAD, add_port, check_mos_size, mos_stack,
+                                      pad_offset, rect, stack_geometry, tap_row, via_stack)
+from generator.layout.routing import WIRE_W
+from generator.pdk.sky130 import layers as L
+from generator.pdk.sky130.rules import rule, snap, snap_up
 from generator.layout.devices import contact_positions
 
 ensure_pdk()
 
-SPIKE_LINE_W = 0.4  #: µm, width of the met4 spike lines (m4.1 0.3; 0.4 = the via-stack landing pad)
-DENDRITE_W = 0.3  #: µm, width of the met2 dendrite
+SPIKE_LINE_W = WIRE_W[L.MET4]  #: µm, width of the met4 spike lines: the met4 line width (holds a via3, m4.3)
+DENDRITE_W = 0.3  #: µm, width of the met2 dendrite (a design choice above m2.1)
+#: µm, how far a gate's met1 pad reaches beyond its poly licon's inner edge: the pad length less its m1.5
+#: enclosure toward the diffusion
+GATE_M1_REACH = snap(GATE_M1_LEN - rule("m1.5"))
 
 
 def min_pitch_x(w: float) -> float:
     """Smallest cell width (µm) for transistor width ``w``: gate pads on both sides plus npc/met1 spacing."""
     po = pad_offset()
-    met1 = 2 * (po + 0.31) + rule("m1.2")  # gate met1 pads reach po + 0.31 µm beyond the diffusion
+    met1 = 2 * (po + GATE_M1_REACH) + rule("m1.2")  # gate met1 pads reach po + GATE_M1_REACH beyond the diffusion
     npc = 2 * (po + rule("licon.1") + rule("licon.15")) + rule("npc.2")
     return snap_up(w + max(met1, npc))
 
@@ -95,7 +99,7 @@ def synapse(w: float = 1.0, l: float = 0.25, sign: int = 1, pitch_x: float = 0.0
     rect(c, L.LI1, sx0, y_pt + rule("licon.7"), sx1, y_n + g.s_y)
     rect(c, L.LI1, sx0, y_p + g.d_y, sx1, y_nt + rule("licon.7") + lic)
     xc = snap(px / 2)
-    m = 0.16  # = the via landing pad half-width: no notch
+    m = VIA_PAD[L.MET1] / 2  # = the via landing pad half-width: no notch
     rect(c, L.MET1, xc - m, y_n + g.d_y - m, xc + m, y_p + g.s_y + m)
     ymid = snap((y_n + g.d_y + y_p + g.s_y) / 2)
     via_stack(c, xc, ymid, L.MET1, L.MET2)

@@ -21,21 +21,22 @@ import hashlib
 import gdsfactory as gf
 import klayout.db as kdb
 
-from generator.design import Design, mim_for
+from generator.design import NEURON_SIZES, Design
 from generator.errors import DesignError
 from generator.layout._pdk import ensure_pdk
 from generator.layout.array import bias_pin_name, build_layer, label
 from generator.layout.devices import check_mos_size
 from generator.layout.neuron import NEURON_PITCH_UM, neuron_size
-from generator.layout.routing import hwire, via, vwire
-from generator.pdk import sky130_layers as L
-from generator.pdk.sky130_layout_rules import snap
+from generator.layout.routing import WIRE_W, hwire, via, vwire
+from generator.pdk.sky130 import layers as L
+from generator.pdk.sky130.rules import rule, snap
 from generator.layout.synapse import synapse
 
 ensure_pdk()
 
 LAYER_GAP_UM = 20.0  #: µm, minimum gap between layers placed side by side (the output channel may need more)
-BUS_PITCH = 0.8  #: µm, pitch of the met3 output bus lines and of the met2 channel verticals
+#: µm, pitch of the met3 output bus lines (met3 track + m3.2) and of the met2 channel verticals
+BUS_PITCH = snap(WIRE_W[L.MET3] + rule("m3.2"))
 BAR_VSS, BAR_VDD = 1.5, 3.0  #: µm west of a layer: the met2 bars tying its VSS / VDD rails
 BAR_W = 0.5  #: µm, bar width
 
@@ -63,16 +64,21 @@ def check_design(design: Design, neuron_pitch: float = NEURON_PITCH_UM) -> None:
             raise DesignError(f"layer {k} ({layer.name}) has size {layer.n_in}x{layer.n_out}; need >= 1x1")
         if len(layer.currents) != layer.n_out or any(len(r) != layer.n_in for r in layer.currents):
             raise DesignError(f"layer {k} ({layer.name}): currents must be {layer.n_out} rows of {layer.n_in}")
-    try:
-        neuron_size(p.c_m, p.dis_w, p.dis_l, mim_side(design), neuron_pitch)
-    except DesignError as exc:
-        raise DesignError(f"{exc} (C_m={p.c_m:.3g} F in CircuitParams.c_m)") from None
+        if layer.neuron.sizes != NEURON_SIZES:
+            raise DesignError(f"layer {k} ({layer.name}): the neuron cell is drawn for the standard device sizes "
+                              f"(design.NEURON_SIZES); the Design asks for {layer.neuron.sizes}")
+        try:
+            neuron_size(p.c_m, p.dis_w, p.dis_l, mim_side(design, k), neuron_pitch)
+        except DesignError as exc:
+            raise DesignError(f"{exc} (C_m={p.c_m:.3g} F in CircuitParams.c_m)") from None
 
 
-def mim_side(design: Design) -> float:
-    """MIM capacitor side (µm) the netlist instantiates: C_m minus the membrane parasitics (design.mim_for)."""
-    n_in_max = max(layer.n_in for layer in design.layers)
-    return snap(mim_for(design.params, n_in_max)["w"])
+def mim_side(design: Design, k: int) -> float:
+    """MIM capacitor side (µm) of layer ``k``'s neurons: the Design's (the netlist instantiates the same)."""
+    mim = design.layers[k].neuron.mim
+    if abs(mim.w - mim.l) > 1e-9:
+        raise DesignError(f"layer {k}: the neuron cell draws a square MIM capacitor; the Design has {mim.w} x {mim.l} µm")
+    return snap(mim.w)
 
 
 def _digest(design: Design, neuron_pitch: float) -> str:
@@ -99,12 +105,11 @@ def build_top(design: Design, neuron_pitch: float = NEURON_PITCH_UM) -> tuple[gf
     summary = {"layers": []}
     x = 0.0
     dbu = top.kcl.dbu
-    side = mim_side(design)
     signs_all = design_signs(design)
     geos = []
     for k, signs in enumerate(signs_all):
         cell, geo = build_layer(f"{top_name}_L{k}_{key}", signs, p.syn_w, p.syn_l, p.c_m, p.dis_w, p.dis_l,
-                                neuron_pitch, side)
+                                neuron_pitch, mim_side(design, k))
         top.kdb_cell.insert(kdb.CellInstArray(cell.kdb_cell.cell_index(), kdb.Trans(int(round(x / dbu)), 0)))
         bb = cell.dbbox()
         geo["x"] = x

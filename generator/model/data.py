@@ -38,9 +38,10 @@ import numpy as np
 import torch
 
 from generator.errors import InputError
+from generator.model.card import DATASETS as _CARD_DATASETS
 
-#: dataset names accepted by :func:`load_dataset` (CLI ``--dataset``)
-DATASETS = ("iris", "digits", "mnist", "fashion-mnist", "cifar10")
+#: dataset names accepted by :func:`load_dataset` (CLI ``--dataset``; the card validator's list)
+DATASETS = _CARD_DATASETS
 
 #: fixed split seed: the split is part of the dataset definition, not of a training run
 SPLIT_SEED = 0
@@ -407,7 +408,9 @@ def _extract_cifar(tar: Path, root: Path) -> None:
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
     """Load one of :data:`DATASETS` by name (``data_dir`` is ignored for the sklearn-bundled ones)."""
-    key = name.lower().replace("_", "-")
+    if not isinstance(name, str):
+        raise DataError(f"dataset must be a string naming a dataset ({', '.join(DATASETS)}), got {name!r}")
+    key = name.strip().lower().replace("_", "-")
     if key == "iris":
         return load_iris()
     if key == "digits":

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from generator.errors import InputError, RunError
 from generator.io import atomic_write_bytes, atomic_write_text, dump_json
+from generator.model.card import CardError, canonical_dataset, check_name, validate_card
 from generator.model.data import Dataset, load_dataset
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -119,7 +120,8 @@ class TrainConfig:
         return TrainConfig(**d)
 
     def validate(self) -> "TrainConfig":
-        bad = []
+        bad = [f"{k}={v} (must be a finite number)" for k, v in asdict(self).items()
+               if isinstance(v, float) and not math.isfinite(v)]
         if not self.e_pos > 0:
             bad.append(f"e_pos={self.e_pos} (must be > 0)")
         if not self.e_neg < 0:
@@ -140,6 +142,13 @@ class TrainConfig:
             bad.append(f"val_fraction={self.val_fraction} (must be in [0, 1))")
         if self.schedule not in ("constant", "cosine"):
             bad.append(f"schedule={self.schedule!r} (constant or cosine)")
+        for check, value, where in ((canonical_dataset, self.dataset, "dataset"),
+                                    (check_name, self.name, "name (--name)")):
+            if value is not None:
+                try:
+                    check(value, where)
+                except CardError as exc:
+                    bad.append(str(exc))
         if bad:
             raise ValueError("invalid training settings: " + "; ".join(bad))
         return self
@@ -495,7 +504,7 @@ def read_card(folder: str | os.PathLike) -> dict:
     missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
     if missing:
         raise ModelError(f"{path} lacks {missing}; retrain with `imcgen train` to write a complete card")
-    return card
+    return validate_card(card, path)  # the one card validator, shared with the hardware side's reader
 
 
 def load_trained_model(folder: str | os.PathLike):

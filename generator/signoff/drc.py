@@ -1,7 +1,7 @@
 """The project's own sky130 DRC on ``klayout.db``: runs wherever the pip ``klayout`` module does.
 
 The official sky130 KLayout decks are Ruby (open_pdks) and the pip module has no Ruby, so this module
-interprets the rule table of :mod:`generator.pdk.sky130_rules` with ``klayout.db.Region`` operations, in deep
+interprets the rule table of :mod:`generator.pdk.sky130.rules` with ``klayout.db.Region`` operations, in deep
 (hierarchical) mode by default so that large arrays of references are checked once per cell, not once per
 instance. ``run_official_deck`` runs the official deck with a ``klayout`` binary where open_pdks is installed.
 
@@ -23,10 +23,16 @@ import klayout.db as kdb
 
 from generator.errors import DesignError
 from generator.io import atomic_output, atomic_write_text, dump_json
-from generator.pdk import sky130_rules as T
+from generator.pdk.sky130 import rules as T
 
 #: markers kept per rule (the count is always complete); keeps reports of broken big arrays small
 MAX_MARKERS_PER_RULE = 1000
+
+#: largest distance of any shape from the origin the checker accepts (µm; a sky130 reticle field is 26 x 33 mm).
+#: Shapes near the 32-bit database limit (±2^31 units) make KLayout's region operations overflow or run for hours.
+MAX_EXTENT_UM = 100_000.0
+#: ... and in database units, whatever the database unit (room for sizing and space checks)
+MAX_EXTENT_DBU = 2**28
 
 #: the official deck, relative to $PDK_ROOT
 OFFICIAL_DECK_REL = Path("sky130A/libs.tech/klayout/drc/sky130A_mr.drc")
@@ -34,6 +40,10 @@ OFFICIAL_DECK_REL = Path("sky130A/libs.tech/klayout/drc/sky130A_mr.drc")
 
 class DrcError(DesignError):
     """DRC could not run (missing file, cell, tool or deck); the message says what is missing and the fix."""
+
+
+class DrcTimeout(DrcError):
+    """DRC did not finish within its time limit (``imcgen drc --timeout``)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class DrcReport:
     descriptions: dict[str, str] = field(default_factory=dict)  # rule -> documentation text
     dbu_um: float = 0.001
     not_covered: list[str] = field(default_factory=list)  # official periphery rules the deck does not check
+    not_checked_layers: list[str] = field(default_factory=list)  # "layer/datatype" with shapes no rule reads
 
     @property
     def violations(self) -> int:
@@ -68,8 +79,12 @@ class DrcReport:
         return self.violations == 0
 
     def summary(self) -> dict:
-        """The CLI's one-line JSON: {"violations": N, "by_rule": {...}}."""
-        return {"violations": self.violations, "by_rule": dict(sorted(self.by_rule.items()))}
+        """The CLI's one-line JSON: {"violations": N, "by_rule": {...}}, plus "not_checked_layers": [...] when the
+        layout holds shapes on layers no rule reads."""
+        out = {"violations": self.violations, "by_rule": dict(sorted(self.by_rule.items()))}
+        if self.not_checked_layers:
+            out["not_checked_layers"] = list(self.not_checked_layers)
+        return out
 
     def to_dict(self) -> dict:
         return {
@@ -81,6 +96,7 @@ class DrcReport:
             "rules_checked": sorted(set(self.rules_checked)),
             "markers": [{"rule": m.rule, "bbox_um": list(m.bbox)} for m in self.markers],
             "not_covered": sorted(self.not_covered),
+            "not_checked_layers": list(self.not_checked_layers),
         }
 
     def write_json(self, path: str | os.PathLike) -> Path:
@@ -128,7 +144,7 @@ def _select_rules(rules: Iterable[T.Rule | str] | None) -> list[T.Rule]:
             out.append(r)
         elif isinstance(r, str):
             if r not in known:
-                raise DrcError(f"unknown DRC rule {r!r}; known rules are listed in generator/pdk/sky130_rules.py")
+                raise DrcError(f"unknown DRC rule {r!r}; known rules are listed in generator/pdk/sky130/rules.py")
             out.extend(x for x in T.RULES if x.name == r)
         else:
             raise DrcError(f"rules must be Rule objects or rule names, got {r!r}")
@@ -194,7 +210,7 @@ class _Layers:
                     "outside": lambda: a.outside(b),
                 }[op]()
         else:
-            raise DrcError(f"DRC rule table names an unknown layer {name!r} (fix generator/pdk/sky130_rules.py)")
+            raise DrcError(f"DRC rule table names an unknown layer {name!r} (fix generator/pdk/sky130/rules.py)")
         self.cache[name] = reg
         return reg
 
@@ -280,7 +296,7 @@ def _check(rule: T.Rule, lay: _Layers) -> list:
             return []
         errs = a.space_check(d, False, metrics)
         return [errs.polygons(1).interacting(huge.sized(1))]
-    raise DrcError(f"rule {rule.name}: unknown kind {k!r} (fix generator/pdk/sky130_rules.py)")
+    raise DrcError(f"rule {rule.name}: unknown kind {k!r} (fix generator/pdk/sky130/rules.py)")
 
 
 def _describe(rule: T.Rule) -> str:
@@ -322,6 +338,36 @@ def split_2d_arrays(layout: kdb.Layout) -> int:
     return done
 
 
+def _layer_key(info: kdb.LayerInfo) -> tuple[int, int]:
+    return (info.layer, info.datatype)
+
+
+def check_input(layout: kdb.Layout, cell: kdb.Cell, source: str) -> list[str]:
+    """Checks before any rule runs: the extent of ``cell`` (DrcError beyond :data:`MAX_EXTENT_UM` /
+    :data:`MAX_EXTENT_DBU`: such shapes overflow or hang the region operations) and the layers with shapes
+    (texts aside) that no rule reads, returned as sorted "layer/datatype" strings (reported as not checked)."""
+    box = cell.bbox()
+    if not box.empty():
+        far = max(abs(box.left), abs(box.right), abs(box.bottom), abs(box.top))
+        if far > MAX_EXTENT_DBU or far * layout.dbu > MAX_EXTENT_UM:
+            raise DrcError(
+                f"{source}: cell {cell.name} reaches {far * layout.dbu:.6g} µm ({far} database units of "
+                f"{layout.dbu:g} µm) from the origin; the checker accepts up to ±{MAX_EXTENT_UM:g} µm and "
+                f"±{MAX_EXTENT_DBU} units (a sky130 reticle is 26 x 33 mm): a shape is misplaced or the database "
+                "unit is wrong - fix the GDS")
+    known = set(T.DRAWN.values())
+    unknown = []
+    for li in layout.layer_indexes():
+        info = layout.get_info(li)
+        if _layer_key(info) in known:
+            continue
+        it = cell.begin_shapes_rec(li)
+        it.shape_flags = kdb.Shapes.SAll & ~kdb.Shapes.STexts
+        if not it.at_end():
+            unknown.append(_layer_key(info))
+    return [f"{ln}/{dt}" for ln, dt in sorted(unknown)]
+
+
 def check_layout(
     layout: kdb.Layout, top: str | None = None, *, rules: Iterable[T.Rule | str] | None = None, deep: bool = True,
     source: str = "<layout>", _owned: bool = False,
@@ -344,16 +390,23 @@ def check_layout(
         cell = layout.cell(top)
         if cell is None:
             raise DrcError(f"{source}: no cell named {top!r}; pass an existing cell to --top")
+    not_checked = check_input(layout, cell, source)
     selected = _select_rules(rules)
     lay = _Layers(layout, cell, deep)
     rep = DrcReport(gds=source, top=cell.name, deck="project", dbu_um=layout.dbu,
-                    not_covered=[f"{k}: {v}" for k, v in sorted(T.NOT_COVERED.items())])
+                    not_covered=[f"{k}: {v}" for k, v in sorted(T.NOT_COVERED.items())],
+                    not_checked_layers=not_checked)
     counts: dict[str, int] = {}
     markers: dict[str, list[Marker]] = {}
     for rule in selected:
         rep.rules_checked.append(rule.name)
         rep.descriptions.setdefault(rule.name, _describe(rule))
-        for res in _check(rule, lay):
+        try:
+            results = _check(rule, lay)
+        except RuntimeError as exc:  # KLayout's own errors (e.g. coordinate overflow)
+            raise DrcError(f"{source}: rule {rule.name} could not be checked (KLayout: {exc}); check the GDS "
+                           "for degenerate or far-away shapes") from None
+        for res in results:
             n = res.count()
             if n == 0:
                 continue
@@ -371,6 +424,8 @@ def check_layout(
 
 def _read_gds(gds_path: str | os.PathLike) -> kdb.Layout:
     p = Path(gds_path)
+    if p.is_dir():
+        raise DrcError(f"{str(p)!r} is a folder, not a GDS file; pass the GDS inside it (e.g. {str(p / 'NAME.gds')!r})")
     if not p.is_file():
         raise DrcError(f"GDS file {str(p)!r} does not exist; write it first (imcgen gds ...) or fix the path")
     layout = kdb.Layout()
@@ -381,16 +436,56 @@ def _read_gds(gds_path: str | os.PathLike) -> kdb.Layout:
     return layout
 
 
+def _within(timeout_s: float, fn, what: str):
+    """``fn()`` in a forked child, killed after ``timeout_s`` (KLayout's C++ calls cannot be interrupted
+    in-process); its result or its exception comes back through a pipe."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            result = ("ok", fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to the parent as is
+            result = ("error", exc if isinstance(exc, DrcError) else DrcError(f"{what} failed: {exc!r}"))
+        sender.send(result)
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    sender.close()
+    try:
+        if not receiver.poll(timeout_s):
+            raise DrcTimeout(f"{what} did not finish within --timeout {timeout_s:g} s; raise --timeout, or check "
+                             "the GDS for far-away or huge shapes")
+        try:
+            kind, value = receiver.recv()
+        except EOFError:
+            raise DrcError(f"{what} stopped without a result (exit status {proc.exitcode})") from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        receiver.close()
+    if kind == "error":
+        raise value
+    return value
+
+
 def run_drc(
     gds_path: str | os.PathLike, *, top: str | None = None, rules: Iterable[T.Rule | str] | None = None,
-    deep: bool = True,
+    deep: bool = True, timeout_s: float | None = None,
 ) -> DrcReport:
-    """DRC of a GDS file under the project's sky130 rule table (default: all of sky130_rules.RULES).
+    """DRC of a GDS file under the project's sky130 rule table (default: all of sky130.rules.RULES).
 
     ``top``: cell to check (default: the single top cell); ``rules``: Rule objects or rule names to restrict
-    the check; ``deep``: hierarchical (default) or flat processing.
+    the check; ``deep``: hierarchical (default) or flat processing; ``timeout_s``: stop the check after this many
+    seconds (:class:`DrcTimeout`; None or 0: no limit).
     """
     layout = _read_gds(gds_path)
+    if timeout_s:
+        return _within(timeout_s, lambda: check_layout(layout, top, rules=rules, deep=deep, source=str(gds_path),
+                                                       _owned=True), f"DRC of {str(gds_path)!r}")
     return check_layout(layout, top, rules=rules, deep=deep, source=str(gds_path), _owned=True)
 
 
@@ -487,6 +582,8 @@ def run_official_deck(gds_path: str | os.PathLike, *, top: str | None = None, ti
     if exe is None:
         raise DrcError("--deck official needs the klayout binary on PATH (Debian/Ubuntu: apt-get install klayout)")
     gds = Path(gds_path).resolve()
+    if gds.is_dir():
+        raise DrcError(f"{str(gds)!r} is a folder, not a GDS file; pass the GDS inside it")
     if not gds.is_file():
         raise DrcError(f"GDS file {str(gds)!r} does not exist")
     with tempfile.TemporaryDirectory(prefix="imcgen_drc_") as tmp:
@@ -495,19 +592,23 @@ def run_official_deck(gds_path: str | os.PathLike, *, top: str | None = None, ti
                "-rd", "feol=true", "-rd", "beol=true", "-rd", "offgrid=true"]
         if top:
             cmd += ["-rd", f"top_cell={top}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise DrcTimeout(f"official deck did not finish within {timeout_s:g} s; raise --timeout") from None
         if proc.returncode != 0 or not report.is_file():
             tail = (proc.stdout + proc.stderr)[-2000:]
             raise DrcError(f"official deck failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
         return parse_lyrdb(report, gds=str(gds_path), top=top or "", deck="official", layout=_read_gds(gds))
 
 
-def run(gds_path: str | os.PathLike, *, top: str | None = None, deck: str = "project") -> DrcReport:
-    """Dispatch on ``deck`` ("project" or "official")."""
+def run(gds_path: str | os.PathLike, *, top: str | None = None, deck: str = "project",
+        timeout_s: float | None = None) -> DrcReport:
+    """Dispatch on ``deck`` ("project" or "official"); ``timeout_s``: None or 0 for no limit."""
     if deck == "project":
-        return run_drc(gds_path, top=top)
+        return run_drc(gds_path, top=top, timeout_s=timeout_s)
     if deck == "official":
-        return run_official_deck(gds_path, top=top)
+        return run_official_deck(gds_path, top=top, **({"timeout_s": timeout_s} if timeout_s else {}))
     raise DrcError(f"unknown deck {deck!r}; use 'project' or 'official'")
 
 
@@ -517,6 +618,6 @@ def summary_line(rep: DrcReport) -> str:
 
 
 __all__: Sequence[str] = (
-    "DrcError", "DrcReport", "Marker", "check_layout", "run_drc", "run_official_deck", "parse_lyrdb", "run",
+    "DrcError", "DrcReport", "DrcTimeout", "check_input", "MAX_EXTENT_UM", "Marker", "check_layout", "run_drc", "run_official_deck", "parse_lyrdb", "run",
     "official_deck_path", "summary_line", "MAX_MARKERS_PER_RULE",
 )

@@ -2,7 +2,7 @@
 
 Why: the layout must be the netlisted circuit. This extracts MOSFETs (4-terminal, by implant, well and Vt layer)
 and the MIM capacitor (capm2 over met4) with connectivity through every contact and via, and compares the result
-with the CDL reference (``NetlistComparer``). Layers come from :mod:`generator.pdk.sky130_layers`, device names
+with the CDL reference (``NetlistComparer``). Layers come from :mod:`generator.pdk.sky130.layers`, device names
 from :mod:`generator.pdk.sky130`. Units: W/L in µm as KLayout reports them; capacitance in F.
 
 Device recognition (sky130 device rules): gate = poly & diff; nfet_01v8 = n+ gate outside the n-well without
@@ -19,7 +19,7 @@ import klayout.db as kdb
 
 from generator.errors import DesignError
 from generator.pdk import sky130 as P
-from generator.pdk import sky130_layers as L
+from generator.pdk.sky130 import layers as L
 
 
 @dataclass
@@ -49,15 +49,10 @@ def _layout_of(src) -> tuple[kdb.Layout, kdb.Cell]:
     return ly, cell
 
 
-def extract(src, *, flat: bool = True) -> Extraction:
-    """Extract ``src`` (a GDS path with one top cell, or a (kdb.Layout, kdb.Cell) pair), hierarchically.
-
-    ``flat``: flatten the extracted netlist into the top circuit (what a cell-level comparison wants).
-    Returns the netlist and the device counts per model name (after combining nothing: one per drawn gate).
+def setup_extraction(l2n: kdb.LayoutToNetlist, ly: kdb.Layout) -> None:
+    """Declare the sky130 layers, device extractors and connectivity on ``l2n`` (a LayoutToNetlist or a
+    LayoutVsSchematic over ``ly``) and extract the netlist; MIM capacitors get the PDK's C (area + perimeter law).
     """
-    ly, cell = _layout_of(src)
-    l2n = kdb.LayoutToNetlist(kdb.RecursiveShapeIterator(ly, cell, []))
-    l2n.threads = 1
 
     def mk(layer, name):
         return l2n.make_layer(ly.layer(*layer), name)
@@ -81,6 +76,9 @@ def extract(src, *, flat: bool = True) -> Extraction:
     # licon on poly must not short to diff: split contacts
     licon_poly = licon & poly
     licon_diff = licon - poly
+    for lay, name in ((sd_n, "sd_n"), (sd_p, "sd_p"), (ptap, "ptap"), (ntap, "ntap"), (licon_poly, "licon_poly"),
+                      (licon_diff, "licon_diff")):
+        l2n.register(lay, name)
 
     def mos(model, g, sd, bulk):
         ex = kdb.DeviceExtractorMOS4Transistor(model)
@@ -91,13 +89,16 @@ def extract(src, *, flat: bool = True) -> Extraction:
     mos(P.NFET, ngate - lvtn, sd_n, sub)
     mos(P.PFET_HVT, pgate & hvtp, sd_p, nwell)
     mos(P.PFET, pgate - hvtp, sd_p, nwell)
-    # MIM capacitor: capm2 over met4; area capacitance in F/µm² (KLayout areas in µm²)
+    # MIM capacitor: capm2 over met4; area capacitance in F/µm² (KLayout areas in µm²); the perimeter term is
+    # added after extraction (mim_law)
     cap_top = capm2
     cap_bot = met[3]
     ex = kdb.DeviceExtractorCapacitor(P.MIM_CAP, P.MIM_CAP_DENSITY_F_PER_UM2)
     l2n.extract_devices(ex, {"P1": cap_top, "P2": cap_bot, "tA": cap_top, "tB": cap_bot})
     via4_cap = vias[3] & capm2
     via4_plain = vias[3] - capm2
+    l2n.register(via4_cap, "via4_cap")
+    l2n.register(via4_plain, "via4_plain")
 
     for layer in [sd_n, sd_p, ptap, ntap, poly, licon_poly, licon_diff, li1, mcon, *met, *vias, capm2, nwell,
                   via4_cap, via4_plain]:
@@ -113,6 +114,48 @@ def extract(src, *, flat: bool = True) -> Extraction:
     for m, t in pin_text.items():
         l2n.connect(met[[L.MET1, L.MET2, L.MET3, L.MET4].index(m)], t)
     l2n.extract_netlist()
+    mim_law(l2n.netlist())
+
+
+def mim_law(nl: kdb.Netlist) -> None:
+    """Set every extracted MIM's C from its area A and perimeter P with the sky130 model law
+    C = ca (w + dw)(l + dw) = ca (A + dw P / 2 + dw^2) (KLayout's extractor knows only the area term)."""
+    ca, dw = P.MIM_CAP_DENSITY_F_PER_UM2, P.MIM_CAP_DW_UM
+    for c in nl.each_circuit():
+        for d in c.each_device():
+            if d.device_class().name.upper() == P.MIM_CAP.upper():
+                a = d.parameter(kdb.DeviceClassCapacitor.PARAM_A)
+                per = d.parameter(kdb.DeviceClassCapacitor.PARAM_P)
+                d.set_parameter(kdb.DeviceClassCapacitor.PARAM_C, ca * (a + dw * per / 2 + dw * dw))
+
+
+def device_counts(nl: kdb.Netlist) -> dict[str, int]:
+    """Devices per class name over the whole hierarchy (each circuit's devices times its instance count)."""
+    tops = list(nl.each_circuit_top_down())
+    if not tops:
+        return {}
+    mult: dict[int, int] = {}
+    for c in tops:  # top-down: a circuit's count is known before its children's
+        refs = list(c.each_ref())
+        mult[c.name] = sum(mult.get(r.circuit().name, 0) for r in refs) if refs else 1
+    counts: dict[str, int] = {}
+    for c in tops:
+        for d in c.each_device():
+            name = d.device_class().name
+            counts[name] = counts.get(name, 0) + mult[c.name]
+    return dict(sorted(counts.items()))
+
+
+def extract(src, *, flat: bool = True) -> Extraction:
+    """Extract ``src`` (a GDS path with one top cell, or a (kdb.Layout, kdb.Cell) pair), hierarchically.
+
+    ``flat``: flatten the extracted netlist into the top circuit (what a cell-level comparison wants).
+    Returns the netlist and the device counts per model name (after combining nothing: one per drawn gate).
+    """
+    ly, cell = _layout_of(src)
+    l2n = kdb.LayoutToNetlist(kdb.RecursiveShapeIterator(ly, cell, []))
+    l2n.threads = 1
+    setup_extraction(l2n, ly)
     nl = l2n.netlist()
     if flat:
         nl.flatten()

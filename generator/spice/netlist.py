@@ -46,7 +46,8 @@ from typing import Sequence
 
 import numpy as np
 
-from generator.design import NEURON_SIZES, CircuitParams, Design, mim_for
+from generator import topology
+from generator.design import NEURON_SIZES, CircuitParams, Design, NeuronDesign
 from generator.errors import DesignError
 from generator.io import atomic_write_text, dump_json
 from generator.pdk import sky130
@@ -69,8 +70,32 @@ def spice_name(name: str) -> str:
 
 
 def device_names() -> dict:
-    return {"nfet": sky130.NFET, "pfet": sky130.PFET, "nfet_lvt": sky130.NFET_LVT, "pfet_hvt": sky130.PFET_HVT,
-            "mim": sky130.MIM_CAP}
+    """Model key (generator/topology.py) -> sky130 device name, as the templates' ``dev``."""
+    return dict(topology.MODEL_KEYS)
+
+
+def _topology() -> dict:
+    return {"neuron": topology.NEURON, "neuron_pins": topology.NEURON_PINS,
+            "synapse_pos": topology.SYNAPSE_POS, "synapse_pos_pins": topology.SYNAPSE_POS_PINS,
+            "synapse_neg": topology.SYNAPSE_NEG, "synapse_neg_pins": topology.SYNAPSE_NEG_PINS}
+
+
+def device_sizes(p: CircuitParams, neuron: NeuronDesign | None = None) -> dict:
+    """Size field (generator/topology.py ``Device.w``/``l``) -> µm: the neuron's device sizes, discharger, synapse."""
+    z = asdict(neuron.sizes if neuron is not None else NEURON_SIZES)
+    return {**z, "dis_w": p.dis_w, "dis_l": p.dis_l, "syn_w": p.syn_w, "syn_l": p.syn_l}
+
+
+def device_context(p: CircuitParams, neuron: NeuronDesign | None = None, flavor: str = "spice") -> dict:
+    """What ``synapse.j2``/``neuron.j2`` need: flavor, dev, topo, sz, p and (with a neuron) its ``mim``.
+
+    Shared by the network netlists and the characterisation testbenches, so every deck instantiates the same
+    devices with the same sizes.
+    """
+    ctx = {"flavor": flavor, "dev": device_names(), "topo": _topology(), "sz": device_sizes(p, neuron), "p": p}
+    if neuron is not None:
+        ctx["mim"] = neuron.mim
+    return ctx
 
 
 # ---------------------------------------------------------------------------------------------- schedule
@@ -165,11 +190,22 @@ def _bias_nets(design: Design, k: int, i: int, j: int, *, top: bool) -> tuple[st
 
 
 # ---------------------------------------------------------------------------------------------- structure
-def _layer_ports(n_in: int, n_out: int) -> list[str]:
+#: CDL view (LVS reference): synapse sign -> the subcircuit of one drawn synapse cell, both stacks with the
+#: unused memory gate tied to its rail (templates/netlist/cdl.j2; the layout's synapse cell, generator/layout/synapse.py)
+SYNAPSE_CELLS = {1: "synapse_cell_pos", -1: "synapse_cell_neg", 0: "synapse_cell_off"}
+def _bias_kinds(n_in: int, n_out: int, signs: list[list[int]] | None) -> list[tuple[int, int, str]]:
+    """(i, j, "n"|"p") of each memory-gate bias port: both per synapse (``signs`` None: the SPICE view), or in
+    the CDL view (``signs[i][j]``) only the used stack's, as the layout draws it (the other gate is tied off)."""
+    if signs is None:
+        return [(i, j, s) for i in range(n_out) for j in range(n_in) for s in ("n", "p")]
+    return [(i, j, "n" if signs[i][j] > 0 else "p") for i in range(n_out) for j in range(n_in) if signs[i][j]]
+
+
+def _layer_ports(n_in: int, n_out: int, signs: list[list[int]] | None = None) -> list[str]:
     ports = [f"in_{j}" for j in range(n_in)] + [f"inb_{j}" for j in range(n_in)]
     ports += [f"out_{i}" for i in range(n_out)] + [f"outb_{i}" for i in range(n_out)]
     ports += [f"mem_{i}" for i in range(n_out)]
-    ports += [f"b{s}_{i}_{j}" for i in range(n_out) for j in range(n_in) for s in ("n", "p")]
+    ports += [f"b{s}_{i}_{j}" for i, j, s in _bias_kinds(n_in, n_out, signs)]
     return ports + ["reset", "reset_b", "phase", "phase_b", "v0", "vbdis", "vbsense", "vdd", "vss"]
 
 
@@ -180,7 +216,14 @@ def _spike_net(k: int, j: int, inv: bool) -> str:
     return f"sb{k}_{j}" if inv else f"s{k}_{j}"
 
 
-def _top_ports(design: Design) -> list[str]:
+def _layer_signs(design: Design, flavor: str) -> list[list[list[int]] | None]:
+    """Per layer the synapse signs [i][j] the CDL view needs (None for the SPICE view: every bias is a port)."""
+    if flavor != "cdl":
+        return [None] * len(design.layers)
+    return [[[layer.sign(i, j) for j in range(layer.n_in)] for i in range(layer.n_out)] for layer in design.layers]
+
+
+def _top_ports(design: Design, signs_all: list | None = None) -> list[str]:
     n0 = design.layers[0].n_in
     ports = [f"in_{j}" for j in range(n0)] + [f"inb_{j}" for j in range(n0)]
     for k, layer in enumerate(design.layers):
@@ -189,7 +232,8 @@ def _top_ports(design: Design) -> list[str]:
         ports += [f"m{l}_{i}" for i in range(layer.n_out)]
     for k, layer in enumerate(design.layers):
         l = k + 1
-        ports += [f"b{l}{s}_{i}_{j}" for i in range(layer.n_out) for j in range(layer.n_in) for s in ("n", "p")]
+        signs = signs_all[k] if signs_all is not None else None
+        ports += [f"b{l}{s}_{i}_{j}" for i, j, s in _bias_kinds(layer.n_in, layer.n_out, signs)]
     for k in range(len(design.layers)):
         l = k + 1
         ports += [f"rst{l}", f"rstb{l}", f"ph{l}", f"phb{l}"]
@@ -202,30 +246,40 @@ def _context(design: Design, flavor: str) -> dict:
     p = design.params.validate()
     name = spice_name(design.name)
     layers, instances, neurons = [], [], []
+    signs_all = _layer_signs(design, flavor)
     for k, layer in enumerate(design.layers):
+        signs = signs_all[k]
         if k and layer.n_in != design.layers[k - 1].n_out:
             raise DesignError(f"design {design.name!r}: layer {k} has {layer.n_in} inputs but layer {k - 1} has "
                               f"{design.layers[k - 1].n_out} outputs")
-        # one neuron subcircuit per column height: the MIM carries C_m minus that column's parasitic
-        mim = mim_for(p, layer.n_in)
-        neuron = next((n["name"] for n in neurons if n["mim"] == mim), None)
+        # one neuron subcircuit per distinct neuron (MIM and device sizes: the MIM depends on the column height)
+        nd = layer.neuron
+        neuron = next((n["name"] for n in neurons if (n["mim"], n["sizes"]) == (nd.mim, nd.sizes)), None)
         if neuron is None:
             neuron = "neuron" if not neurons else f"neuron_{len(neurons)}"
-            neurons.append({"name": neuron, "mim": mim, "n_in": layer.n_in})
+            neurons.append({"name": neuron, "mim": nd.mim, "sizes": nd.sizes, "sz": device_sizes(p, nd),
+                            "n_in": layer.n_in})
         sub = f"{name}_layer{k}"
         layers.append({"k": k, "n_in": layer.n_in, "n_out": layer.n_out, "subckt": sub, "neuron": neuron,
-                       "ports": _layer_ports(layer.n_in, layer.n_out)})
+                       "ports": _layer_ports(layer.n_in, layer.n_out, signs)})
+        if signs is not None:  # CDL: the synapse cell each synapse is (both stacks; the unused gate tied off)
+            layers[-1]["synapses"] = [{"i": i, "j": j, "cell": SYNAPSE_CELLS[signs[i][j]],
+                                       "bias": ("n" if signs[i][j] > 0 else "p") if signs[i][j] else ""}
+                                      for i in range(layer.n_out) for j in range(layer.n_in)]
         l = k + 1
         nets = [_spike_net(k, j, False) for j in range(layer.n_in)] + [_spike_net(k, j, True) for j in range(layer.n_in)]
         nets += [f"s{l}_{i}" for i in range(layer.n_out)] + [f"sb{l}_{i}" for i in range(layer.n_out)]
         nets += [f"m{l}_{i}" for i in range(layer.n_out)]
-        nets += [f"b{l}{s}_{i}_{j}" for i in range(layer.n_out) for j in range(layer.n_in) for s in ("n", "p")]
+        nets += [f"b{l}{s}_{i}_{j}" for i, j, s in _bias_kinds(layer.n_in, layer.n_out, signs)]
         nets += [f"rst{l}", f"rstb{l}", f"ph{l}", f"phb{l}", "v0", "vbdis", "vbsense", "vdd", "vss"]
         instances.append({"name": f"L{k}", "subckt": sub, "nets": nets})
     return {
-        "flavor": flavor, "dev": device_names(), "p": p, "nz": asdict(NEURON_SIZES), "neurons": neurons,
-        "syn_w": p.syn_w, "syn_l": p.syn_l, "layers": layers, "sizes": design.sizes,
-        "top": {"subckt": name, "ports": _top_ports(design), "instances": instances},
+        **device_context(p, flavor=flavor), "neurons": neurons, "layers": layers, "sizes": design.sizes,
+        "top": {"subckt": name, "ports": _top_ports(design, signs_all if flavor == "cdl" else None),
+                "instances": instances},
+        # CDL: the synapse cells the layers use (an unused one would be a second top circuit)
+        **({"synapse_cells": {s: c for s, c in SYNAPSE_CELLS.items()
+                              if any(s in row for signs in signs_all for row in signs)}} if flavor == "cdl" else {}),
     }
 
 
@@ -330,8 +384,7 @@ def render_column_testbench(design: Design, layer_index: int, neuron_index: int,
         synapses.append({"j": j, "bn": bn, "bp": bp})
         biases += src
     ctx = {
-        "flavor": "spice", "dev": device_names(), "p": p, "nz": asdict(NEURON_SIZES), "mim": mim_for(p, layer.n_in),
-        "syn_w": p.syn_w, "syn_l": p.syn_l, "rails": rails(p), "pwls": pwls, "biases": biases,
+        **device_context(p, layer.neuron), "rails": rails(p), "pwls": pwls, "biases": biases,
         "synapses": synapses, "lib": lib, "corner": corner, "tstep": TSTEP_S, "tstop": tstop, "tmax": TMAX_S,
         "options": OPTIONS, "control": control, "data_file": data_file, "n_in": layer.n_in,
         "layer_index": layer_index, "neuron_index": neuron_index, "design_name": design.name, "hold": hold_v0,

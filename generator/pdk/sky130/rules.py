@@ -1,4 +1,6 @@
-"""sky130 periphery design rules as data: the project's own DRC table (checked by generator/signoff/drc.py).
+"""sky130 periphery design rules as data: THE rule table. The project's DRC (generator/signoff/drc.py) checks it,
+and the layout generator draws from it: every rule-derived size in generator/layout is an expression of
+:func:`rule` values (and :func:`snap` / :func:`snap_up` to the 5 nm grid), never a number written out again.
 
 Source: SkyWater sky130 design-rule documentation, "Periphery rules" (skywater-pdk docs/rules/periphery/*.csv),
 cross-checked against the official KLayout deck sky130A_mr.drc (open_pdks). Rule names are the documentation's
@@ -34,9 +36,11 @@ huge_space          (L,): spacing to "huge" metal (wider than ``huge_um``) at le
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
-from generator.pdk import sky130_layers as L
+from generator.errors import PdkError
+from generator.pdk.sky130 import layers as L
 
 
 class Rule(NamedTuple):
@@ -361,7 +365,7 @@ _ANGLE90 = ("diff", "tap", "poly", "licon1", "mcon", "via", "via2", "via3", "via
 _ANGLE45 = ("dnwell", "nwell", "npc", "nsdm", "psdm", "lvtn", "hvtp", "hvi", "li1", "met1", "met2", "met3", "met4",
             "met5")
 OFFGRID: tuple[Rule, ...] = tuple(
-    _R(f"x.1b.{name}", "grid", (name,), GRID_UM, f"Data on {name} must be on a grid of 0.005 um")
+    _R(f"x.1b.{name}", "grid", (name,), GRID_UM, f"Data on {name} must be on a grid of {GRID_UM:g} um")
     for name in _ANGLE90 + _ANGLE45
 ) + tuple(
     _R(f"x.2.{name}", "angle90", (name,), 90.0, f"Angles permitted on {name}: n x 90 deg") for name in _ANGLE90
@@ -396,3 +400,36 @@ NOT_COVERED: dict[str, str] = {
     "hvi.*/hvntm.*/tunm.*/ncm.*/rpm.*/pad.*": "layers the generator never draws",
     "m*.pd / density": "pattern density rules (chip level)",
 }
+
+
+# ---------------------------------------------------------------------------------- reading the table
+#: rule name -> value of the first rule of that name (rules listed twice, e.g. difftap.1 on diff and on tap,
+#: carry one value)
+_VALUES: dict[str, float] = {}
+for _r in RULES:
+    _VALUES.setdefault(_r.name, float(_r.value))
+del _r
+
+
+def rule(name: str) -> float:
+    """Value (µm, or µm² for areas) of design rule ``name`` (the documentation's name) from :data:`RULES`."""
+    try:
+        return _VALUES[name]
+    except KeyError:
+        raise PdkError(f"no sky130 rule {name!r} in the rule table generator/pdk/sky130/rules.py") from None
+
+
+def snap(x: float) -> float:
+    """Round ``x`` (µm) to the 5 nm manufacturing grid (x.1b)."""
+    return round(round(x / GRID_UM) * GRID_UM, 4)
+
+
+def snap_up(x: float) -> float:
+    """Round ``x`` (µm) up to the 5 nm grid (for sizes that must not shrink below a rule)."""
+    return round(math.ceil(round(x / GRID_UM, 6)) * GRID_UM, 4)
+
+
+def ceil_to(x: float, step: float) -> float:
+    """Round ``x`` (µm) up to a multiple of ``step`` (µm, a multiple of the grid): a rule minimum drawn on a
+    coarser step (e.g. via landing pads on 0.1 µm)."""
+    return snap(math.ceil(round(x / step, 6)) * step)

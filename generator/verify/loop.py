@@ -1,0 +1,234 @@
+"""The verification loop itself: the same input spikes through the trained model and through ngspice on ONE
+given Design (PAPER.md §6), and the convenience that calibrates, maps and verifies a trained model.
+
+Why :func:`verify` takes a Design: the hardware that a bundle writes (design.json, netlist, layout) is the
+hardware that is verified, mapped once. :func:`verify_model` keeps the one-call form for scripts and tests.
+
+Two ways to simulate (``VerifyOptions.mode``):
+
+* ``network``: the whole pipelined network in one deck per sample (small networks such as Iris 5-5-5).
+  Errors propagate from layer to layer exactly as on silicon.
+* ``column``: each neuron with its column of synapses in its own deck, driven by the MODEL's spike times of
+  the previous layer (big networks). Jobs are independent and are spread by :mod:`generator.execute`; the
+  error of each layer is then measured on its own (no propagation).
+
+Units: times in model units (one phase = 1) unless a name ends in ``_ns`` or ``_s``; voltages in V.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Iterator, Mapping
+
+from generator import report as R
+from generator.circuit.mapping import map_model, read_trained_model
+from generator.design import CircuitParams, Design, DeviceProfile
+from generator.execute import Executor, get_executor
+from generator.resources import default_profile
+from generator.spice.ngspice import ngspice_path
+from generator.verify.calibration import calibrate
+from generator.verify.jobs import build_jobs, collect, keep_for_inspection, run_job
+from generator.verify.metrics import compare, layer_names, layer_pairs
+from generator.verify.model_side import ModelSide, membrane_panels, reversal_summary, settle_model_side
+from generator.verify.options import IncompleteVerification, VerifyInputError, VerifyOptions, resolve_mode
+
+
+def load_profile(profile: str | os.PathLike | DeviceProfile | None) -> DeviceProfile:
+    """A DeviceProfile, read from its JSON path (None: the committed default, sky130 tt 27 °C)."""
+    if isinstance(profile, DeviceProfile):
+        return profile
+    ppath = Path(profile) if profile else default_profile()
+    if not ppath.is_file():
+        raise VerifyInputError(f"device profile {ppath} not found; create it with "
+                               f"`imcgen characterize --out {ppath}` or pass --profile FILE")
+    return DeviceProfile.load(ppath)
+
+
+def settle(model_dir: str | os.PathLike, profile: DeviceProfile, params: CircuitParams,
+           options: VerifyOptions) -> tuple[str, ModelSide]:
+    """(simulation mode with "auto" settled, model side) for the trained model in ``model_dir``."""
+    weights, card = read_trained_model(model_dir)
+    mode = resolve_mode(options.mode, sum(w.size for w in weights))
+    return mode, settle_model_side(model_dir, card, profile, params, options, mode)
+
+
+def find_scales(model_dir: str | os.PathLike, profile: DeviceProfile, params: CircuitParams, options: VerifyOptions,
+                *, executor: Executor, workroot: Path, scales: tuple[float, float] | None = None) -> dict:
+    """The current scales (dimensionless) to map with: ``scales`` = (scale_pos, scale_neg) as given, else
+    calibrated (:func:`generator.verify.calibration.calibrate`, scratch decks under ``workroot``)."""
+    if scales is not None:
+        return {"scale_pos": float(scales[0]), "scale_neg": float(scales[1]), "given": True}
+    mode, side = settle(model_dir, profile, params, options)
+    ngspice_path()  # a missing simulator is named before any work, not as every deck's failure
+    return calibrate(side, profile, params, options, executor=executor, workroot=workroot, mode=mode)
+
+
+@contextlib.contextmanager
+def _executor(executor: Executor | None) -> Iterator[Executor]:
+    """``executor`` as is, or a local process pool owned (and closed) here."""
+    if executor is not None:
+        yield executor
+        return
+    own = get_executor("process")
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+def verify(design: Design, model_dir: str | os.PathLike, *, profile: str | os.PathLike | DeviceProfile | None,
+           out_dir: str | os.PathLike, options: VerifyOptions = VerifyOptions(), executor: Executor | None = None,
+           calibration: dict | None = None, final_dir: str | os.PathLike | None = None,
+           timings: Mapping[str, float] | None = None) -> dict:
+    """Verify ``design`` (the hardware as written) against the trained model in ``model_dir`` on
+    ``options.n_samples`` test samples; write ``out_dir/report.json``, ``timing.json``, the plots, failed decks
+    (``failed/``) and the worst sample's deck (``worst_sample/``, network mode). Returns the report dict.
+
+    ``profile``: the DeviceProfile the design was mapped with (or its JSON path; None = the default) for the
+    per-synapse E± and the report. ``executor``: where the simulations run (None: a local process pool made and
+    closed here); it is a live resource, not a setting, so it is not part of ``options``. ``calibration``: how the
+    design's scales were found, for the report (default: given, the design's own). ``final_dir``: where
+    ``out_dir`` will be once a staged bundle is swapped in; paths in the report name it. ``timings``: extra
+    entries for timing.json (s), e.g. the calibration's.
+    """
+    t_start = time.monotonic()
+    profile = load_profile(profile)
+    ngspice_path()  # a missing simulator is named before any work, not as every deck's failure
+    out = Path(out_dir)
+    mode = resolve_mode(options.mode, sum(layer.n_in * layer.n_out for layer in design.layers))
+    _, card = read_trained_model(model_dir)
+    side = settle_model_side(model_dir, card, profile, design.params, options, mode)
+    cal = calibration if calibration is not None else {"scale_pos": design.scale_pos, "scale_neg": design.scale_neg,
+                                                       "given": True}
+    notes = []
+    ideal = min(abs(float(card["e_pos"])), abs(float(card["e_neg"]))) >= 50
+    if options.flow == "top-down" and not ideal:
+        notes.append(f"top-down flow on a model trained with E+={card['e_pos']}, E-={card['e_neg']} (not ideal)")
+    if options.flow == "bottom-up" and ideal:
+        notes.append("bottom-up flow on an ideal (|E±| >= 50) model: expect large errors; use --flow top-down")
+
+    reversal = side.reversal_for(design, profile)
+    run = side.run(options.n_samples, split="test", data_dir=options.data_dir, reversal=reversal)
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / ".work"
+    shutil.rmtree(work, ignore_errors=True)
+    jobs = build_jobs(design, run.times, mode, work, timeout_s=options.timeout_s,
+                      sample_timeouts=dict(options.sample_timeouts or {}), keep_traces=options.plots,
+                      columns_per_layer=options.columns_per_layer)
+    with _executor(executor) as ex:
+        t_sim = time.monotonic()
+        results = ex.map(run_job, jobs, label="verify")
+        t_sim = time.monotonic() - t_sim
+        executor_info = ex.describe()
+
+    col = collect(design, jobs, results, options.n_samples)
+    tp = design.params.t_phase
+    cmp = compare(run, col, tp)
+    worst = cmp["worst"]
+    keep_for_inspection(col, work, out, worst_position=worst["position"] if worst else None, mode=mode,
+                        final_dir=final_dir)
+
+    summary = {"rmse_ns": cmp["per_layer"][-1]["rmse_ns"], "max_abs_ns": cmp["per_layer"][-1]["max_abs_ns"],
+               "class_agreement": cmp["class_agreement"], "n_samples": cmp["n_ok"], "flow": options.flow}
+    eff = side.effects_used
+    report = {
+        "summary": summary,
+        "model": {"dir": Path(model_dir).as_posix(), "name": card.get("name"), "arch": card.get("arch"),
+                  "dataset": card.get("dataset"), "e_pos": card.get("e_pos"), "e_neg": card.get("e_neg"),
+                  "e_dis": card.get("e_dis"), "test_accuracy_card": card.get("test_accuracy"),
+                  "e_dis_used": side.e_dis_used, "model_e": options.model_e, "model_effects": options.model_effects,
+                  "effects_used": {"reversal_table": eff["reversal_table"] is not None,
+                                   "switch_step": eff["switch_step"] is not None, "fire_delay": eff["fire_delay"],
+                                   "driven_step": eff.get("driven_step") is not None},
+                  "per_synapse_e": reversal_summary(reversal) if reversal is not None else None},
+        "flow": options.flow, "mode": mode, "corner": design.params.corner, "temp": design.params.temp,
+        "params": dataclasses.asdict(design.params),
+        "profile": {"e_pos": profile.e_pos, "e_neg": profile.e_neg, "e_dis": profile.e_dis,
+                    "corner": profile.corner, "temp": profile.temp},
+        "calibration": cal,
+        "metrics": {"per_layer": cmp["per_layer"], "class_agreement": cmp["class_agreement"],
+                    "model_accuracy": cmp["model_accuracy"], "circuit_accuracy": cmp["circuit_accuracy"],
+                    "n_requested": options.n_samples, "n_simulated": cmp["n_ok"],
+                    "n_failed": int(col.sample_failed.sum()), "jobs": len(jobs),
+                    "columns_per_layer": options.columns_per_layer if mode == "column" else None},
+        "worst_sample": worst["position"] if worst else None,
+        "failures": col.failures,
+        "samples": cmp["samples"],
+        "notes": notes,
+    }
+    plots_written = []
+    if options.plots and cmp["n_ok"]:
+        names = layer_names(len(design.layers))
+        layers = [{"name": name, "model": m.tolist(), "circuit": c.tolist()}
+                  for name, (m, c) in zip(names, layer_pairs(run.times, col, ~col.sample_failed))]
+        panels, title = [], ""
+        if worst is not None:
+            panels = membrane_panels(design, run, worst["position"], col.traces.get(worst["position"], {}),
+                                     col.times, side, reversal, names)
+            title = (f"worst sample #{worst['index']} ({options.flow}): output RMSE {worst['rmse_ns']:.2f} ns, "
+                     f"model class {worst['model_class']}, circuit class {worst['circuit_class']}")
+        plots_written = R.write_verify_plots(out, layers=layers, t_phase_ns=tp * 1e9, flow=options.flow,
+                                             calibration_history=cal.get("history"), membrane_panels=panels,
+                                             membrane_title=title)
+    report["plots"] = plots_written
+    R.write_report(out / "report.json", report)
+    # timings vary from run to run: kept apart so report.json stays byte-identical for equal inputs
+    extra = dict(timings or {})
+    R.write_report(out / "timing.json", {**extra, "total_s": time.monotonic() - t_start + extra.get("calibration_s", 0.0),
+                                         "simulation_s": t_sim, "ngspice_cpu_wall_s": col.wall_s,
+                                         "executor": executor_info, "jobs": len(jobs)})
+    return report
+
+
+def verify_model(model_dir: str | os.PathLike, options: VerifyOptions | None = None, *,
+                 out_dir: str | os.PathLike, profile: str | os.PathLike | DeviceProfile | None = None,
+                 params: CircuitParams | None = None, scales: tuple[float, float] | None = None,
+                 executor: Executor | None = None, **overrides) -> dict:
+    """Calibrate (unless ``scales`` = (scale_pos, scale_neg) are given), map the model once and :func:`verify`
+    that Design; the bundle (report.json, plots, failed decks) is staged beside ``out_dir`` and swapped in when
+    complete (:func:`generator.report.staged_bundle`). Returns the report dict.
+
+    ``options``: a :class:`VerifyOptions`; ``overrides``: any of its fields by name (``n_samples=2,
+    mode="column"``), applied on top. ``profile``: DeviceProfile or its JSON path (default
+    profiles/sky130_tt_27C.json). ``params``: circuit parameters (corner/temperature of the simulation).
+    ``executor``: see :func:`verify`.
+    """
+    options = dataclasses.replace(options or VerifyOptions(), **overrides) if overrides else (options or VerifyOptions())
+    profile = load_profile(profile)
+    params = (params or CircuitParams(corner=profile.corner, temp=profile.temp)).validate()
+    with _executor(executor) as ex, R.staged_bundle(out_dir) as stage:
+        t_cal = time.monotonic()
+        cal = find_scales(model_dir, profile, params, options, executor=ex, workroot=stage / ".work_calib",
+                          scales=scales)
+        t_cal = time.monotonic() - t_cal
+        design = map_model(model_dir, profile, params, scale_pos=cal["scale_pos"], scale_neg=cal["scale_neg"],
+                           clip=options.clip)
+        return verify(design, model_dir, profile=profile, out_dir=stage, options=options, executor=ex,
+                      calibration=cal, final_dir=out_dir, timings={"calibration_s": t_cal})
+
+
+def check_complete(report: dict) -> None:
+    """Raise :class:`IncompleteVerification` (exit 1) when fewer samples were simulated than asked for, with how
+    many and why: the first failed deck's error, ngspice's own words and where the deck is kept."""
+    m = report["metrics"]
+    if m["n_simulated"] >= m["n_requested"]:
+        return
+    fails = report.get("failures") or []
+    msg = (f"only {m['n_simulated']} of {m['n_requested']} requested samples were simulated ({m['n_failed']} "
+           f"failed, {len(fails)} failed deck(s))")
+    if fails:
+        f = fails[0]
+        where = f"sample {f['sample']}" + ("" if f.get("layer") is None else f" layer {f['layer']} neuron {f['neuron']}")
+        words = (f.get("ngspice") or "").strip().replace("\n", " | ")
+        msg += f"; first failure: {where}: {f['error_type']}: {f['message']}"
+        if words:
+            msg += f"; ngspice said: {words}"
+        if f.get("deck"):
+            msg += f"; deck kept at {f['deck']}"
+    raise IncompleteVerification(msg + ". Fix: raise --timeout or fix the failing deck; pass --allow-failures to "
+                                 "accept a partial report")

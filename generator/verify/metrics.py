@@ -1,0 +1,124 @@
+"""Spike-time and class metrics of the verification loop: model vs circuit, per layer and per sample.
+
+Why: the loop's verdict is a few numbers (the paper's §6): the RMSE and max |error| of spike times in ns per
+spiking layer, the fraction of samples on which circuit and model pick the same class, and both accuracies.
+A circuit neuron that did not fire in its firing phase counts as firing at its end (t = 1, the model's clamp).
+
+Units: spike times in model units (one phase = 1) unless a name ends in ``_ns``; ``t_phase`` in s.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from generator.verify.jobs import Collected
+from generator.verify.model_side import ModelRun
+
+
+def predicted_class(t_out: np.ndarray) -> np.ndarray:
+    """Earliest output spike wins (ties: lowest index), as generator.model.train.accuracy."""
+    return np.argmin(np.asarray(t_out, dtype=float), axis=-1)
+
+
+def rmse_ns(model_t: np.ndarray, circuit_t: np.ndarray, t_phase_s: float) -> tuple[float, float]:
+    """(RMSE, max |error|) in ns of spike-time differences given in model units (NaNs ignored)."""
+    d = (np.asarray(circuit_t, dtype=float) - np.asarray(model_t, dtype=float)).ravel() * t_phase_s * 1e9
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return math.nan, math.nan
+    return float(np.sqrt(np.mean(d ** 2))), float(np.max(np.abs(d)))
+
+
+def layer_names(n_layers: int) -> list[str]:
+    """"hidden1", ..., "output" for the spiking layers."""
+    return [f"hidden{k + 1}" for k in range(n_layers - 1)] + ["output"]
+
+
+def as_time(x: float) -> float:
+    """A circuit neuron that did not fire in its firing phase sits at the end of it: t = 1 (the model's clamp)."""
+    return 1.0 if not math.isfinite(x) else x
+
+
+def layer_pairs(model_times: list[np.ndarray], col: Collected, ok: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per spiking layer (model, circuit) spike times (model units, flat) of the simulated entries of the samples
+    in ``ok`` [B] bool; a circuit neuron that did not fire counts as t = 1."""
+    out = []
+    for k in range(len(col.times)):
+        sim = col.simulated[k] & ok[:, None]
+        out.append((model_times[k + 1][sim], np.array([as_time(x) for x in col.times[k][sim]])))
+    return out
+
+
+def layer_metrics(model_times: list[np.ndarray], col: Collected, t_phase: float, ok: np.ndarray) -> list[dict]:
+    """RMSE / max |error| (ns) per spiking layer over the simulated entries of the samples in ``ok``."""
+    out = []
+    for k, (name, (m, c)) in enumerate(zip(layer_names(len(col.times)), layer_pairs(model_times, col, ok))):
+        sim = col.simulated[k] & ok[:, None]
+        r, mx = rmse_ns(m, c, t_phase) if m.size else (math.nan, math.nan)
+        nofire = int(np.sum(~np.isfinite(col.times[k][sim])))
+        out.append({"layer": name, "rmse_ns": r, "max_abs_ns": mx, "n_spikes": int(m.size),
+                    "circuit_no_spike": nofire, "model_t1": int(np.sum(m >= 1.0 - 1e-9))})
+    return out
+
+
+def compare(run: ModelRun, col: Collected, t_phase: float) -> dict:
+    """Everything the report says about the comparison: ``per_layer`` metrics, ``samples`` (one entry per
+    verified sample: its index, label, both classes and spike times, output RMSE/max in ns, or ``failed``),
+    ``class_agreement``, ``model_accuracy``, ``circuit_accuracy``, ``n_ok`` and ``worst`` (the non-failed
+    sample entry of the largest output RMSE, ties: the earliest; None when every sample failed)."""
+    n_samples = len(run.labels)
+    n_layers = len(col.times)
+    ok = ~col.sample_failed
+    per_layer = layer_metrics(run.times, col, t_phase, ok)
+    model_cls = predicted_class(run.times[-1])
+    circ_out = np.vectorize(as_time)(col.times[-1]) if col.times[-1].size else col.times[-1]
+    circ_cls = predicted_class(circ_out)
+    samples = []
+    for s in range(n_samples):
+        entry = {"position": s, "index": int(run.indices[s]), "label": int(run.labels[s]),
+                 "model_class": int(model_cls[s]), "model_times": [run.times[k + 1][s].tolist()
+                                                                   for k in range(n_layers)]}
+        if ok[s]:
+            r, mx = rmse_ns(run.times[-1][s], circ_out[s], t_phase)
+            entry.update({"circuit_class": int(circ_cls[s]), "rmse_ns": r, "max_abs_ns": mx,
+                          "circuit_times": [col.times[k][s].tolist() for k in range(n_layers)]})
+        else:
+            entry.update({"circuit_class": None, "failed": True})
+        samples.append(entry)
+    n_ok = int(ok.sum())
+    return {
+        "per_layer": per_layer,
+        "samples": samples,
+        "class_agreement": float(np.mean(model_cls[ok] == circ_cls[ok])) if n_ok else math.nan,
+        "model_accuracy": float(np.mean(model_cls == run.labels)) if n_samples else math.nan,
+        "circuit_accuracy": float(np.mean(circ_cls[ok] == run.labels[ok])) if n_ok else math.nan,
+        "n_ok": n_ok,
+        "worst": max((e for e in samples if not e.get("failed")), key=lambda e: (e["rmse_ns"], -e["position"]),
+                     default=None),
+    }
+
+
+def calibration_objective(model_times: list[np.ndarray], col: Collected, mode: str,
+                          t_phase: float) -> tuple[float, float]:
+    """(RMSE ns, mean signed error ns = circuit - model) the scale search minimises: the output layer over the
+    samples that ran (network mode), or every simulated column of every layer (column mode); (inf, NaN) when
+    nothing ran."""
+    ok = ~col.sample_failed
+    if mode == "network":
+        m = model_times[-1][ok].ravel()
+        c = np.array([as_time(x) for x in col.times[-1][ok].ravel()])
+    else:
+        ms, cs = [], []
+        for k in range(len(col.times)):
+            sim = col.simulated[k]
+            ms.append(model_times[k + 1][sim])
+            cs.append(np.array([as_time(x) for x in col.times[k][sim]]))
+        m, c = np.concatenate(ms), np.concatenate(cs)
+    if m.size:
+        val = rmse_ns(m, c, t_phase)[0]
+        bias = float(np.mean(c - m)) * t_phase * 1e9
+    else:
+        val, bias = math.inf, math.nan
+    return (val if math.isfinite(val) else math.inf, bias)
