@@ -47,7 +47,6 @@ from generator.spice.ngspice import ngspice_path, ngspice_version
 
 #: characters a SPICE ``.include``/``.lib`` line cannot carry; every simulation folder under --out gets the model
 #: library written by generator/pdk (which refuses such paths), so --out is checked for them before any work
-_SPICE_UNSAFE_PATH_CHARS = ' "\n'
 
 
 @contextlib.contextmanager
@@ -138,9 +137,6 @@ def _check_out(out: Path, *inputs: Path) -> None:
     (it is replaced as a whole), whose path SPICE include lines can carry and which holds none of the inputs."""
     check_out_dir(out)
     full = out.resolve()
-    if any(c in str(full) for c in _SPICE_UNSAFE_PATH_CHARS):
-        raise InputError(f"--out {str(out)!r}: the path holds a space or quote, which the SPICE include lines of the "
-                         "bundle's decks cannot carry; choose a folder without spaces")
     if not R.replaceable(full):
         raise InputError(f"--out {out} exists and is not an imcgen results bundle (no "
                          f"{' or '.join(R.BUNDLE_MARKERS)}); choose a new folder or remove it")
