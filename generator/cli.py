@@ -1,6 +1,6 @@
 """The `imcgen` command line: one Typer app; each area registers its commands from generator/commands/.
 
-Commands: characterize, train, evaluate, map, netlist, gds, drc, verify, build (see `imcgen --help`).
+Commands: characterize, train, evaluate, map, netlist, gds, drc, lvs, verify, build (see `imcgen --help`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ app = typer.Typer(
 
 #: modules under generator/commands/ that each define ``register(app)``; imported lazily so a broken area
 #: names itself instead of breaking every command.
-COMMAND_MODULES = ("model", "characterize", "netlist", "layout", "signoff", "flow")
+COMMAND_MODULES = ("model", "characterize", "netlist", "layout", "signoff", "lvs", "pex", "flow", "explore")
 
 
 def _register_all() -> None:
