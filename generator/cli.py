@@ -23,7 +23,7 @@ app = typer.Typer(
 
 #: modules under generator/commands/ that each define ``register(app)``; imported lazily so a broken area
 #: names itself instead of breaking every command.
-COMMAND_MODULES = ("model", "characterize", "netlist", "layout", "signoff", "lvs", "pex", "flow", "explore")
+COMMAND_MODULES = ("model", "characterize", "netlist", "layout", "signoff", "lvs", "pex", "flow", "explore", "check")
 
 
 def _register_all() -> None:

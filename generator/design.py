@@ -214,6 +214,19 @@ class DeviceProfile:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+@dataclass(frozen=True)
+class Parasitic:
+    """An extracted capacitor between two nets of the network testbench (``b`` = "0": ground), in F.
+
+    Post-layout back-annotation (generator/verify/post_layout.py): the layout's wiring capacitance on the
+    schematic's nets. ``a``/``b`` are the testbench's node names (``m1_0``, ``s1_2``, ``in_0``, ...).
+    """
+
+    a: str
+    b: str
+    c: float
+
+
 @dataclass
 class LayerDesign:
     """One layer: an n_in x n_out synapse array and a row of n_out neurons.
@@ -250,6 +263,7 @@ class Design:
     scale_pos: float = 1.0  # current calibration scale of positive weights (bottom-up: = scale_neg)
     scale_neg: float = 1.0
     source: dict = field(default_factory=dict)  # model folder, card digest, device profile, ...
+    parasitics: list[Parasitic] = field(default_factory=list)  # post-layout: extracted wiring C (empty: schematic)
 
     def __post_init__(self) -> None:
         for layer in self.layers:
@@ -277,6 +291,7 @@ class Design:
                 layer["neuron"] = NeuronDesign.from_dict(layer["neuron"])
             layers.append(LayerDesign(**layer))
         d["layers"] = layers
+        d["parasitics"] = [Parasitic(**c) for c in d.get("parasitics", [])]
         return cls(**d)
 
     @classmethod

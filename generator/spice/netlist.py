@@ -170,6 +170,12 @@ def rails(p: CircuitParams) -> list[dict]:
     ]
 
 
+def supply_vectors(p: CircuitParams) -> list[tuple[str, float, str]]:
+    """(rail node, rail voltage V, ngspice current vector) of every DC rail source of the testbenches. The vector
+    is the current INTO the source's + terminal (A): the power the rail delivers is ``-voltage * current``."""
+    return [(r["node"], float(r["value"]), f"i(v{r['name'].lower()})") for r in rails(p)]
+
+
 def _bias_nets(design: Design, k: int, i: int, j: int, *, top: bool) -> tuple[str, str, list[dict]]:
     """Nets of synapse (out i, in j) of layer k's NMOS and PMOS memory gates, and the DC sources they need.
 
@@ -223,7 +229,7 @@ def _layer_signs(design: Design, flavor: str) -> list[list[list[int]] | None]:
     return [[[layer.sign(i, j) for j in range(layer.n_in)] for i in range(layer.n_out)] for layer in design.layers]
 
 
-def _top_ports(design: Design, signs_all: list | None = None) -> list[str]:
+def top_ports(design: Design, signs_all: list | None = None) -> list[str]:
     n0 = design.layers[0].n_in
     ports = [f"in_{j}" for j in range(n0)] + [f"inb_{j}" for j in range(n0)]
     for k, layer in enumerate(design.layers):
@@ -275,7 +281,7 @@ def _context(design: Design, flavor: str) -> dict:
         instances.append({"name": f"L{k}", "subckt": sub, "nets": nets})
     return {
         **device_context(p, flavor=flavor), "neurons": neurons, "layers": layers, "sizes": design.sizes,
-        "top": {"subckt": name, "ports": _top_ports(design, signs_all if flavor == "cdl" else None),
+        "top": {"subckt": name, "ports": top_ports(design, signs_all if flavor == "cdl" else None),
                 "instances": instances},
         # CDL: the synapse cells the layers use (an unused one would be a second top circuit)
         **({"synapse_cells": {s: c for s, c in SYNAPSE_CELLS.items()
@@ -312,8 +318,11 @@ def _input_times(design: Design, sample_spikes) -> np.ndarray:
 
 def render_testbench(design: Design, sample_spikes: Sequence[float] | None = None, *, corner: str | None = None,
                      lib: str = sky130.LIBRARY_NAME, netlist_file: str | None = None, sample_note: str = "",
-                     data_file: str = DATA_FILE, deck_name: str = "testbench.spice") -> str:
-    """Text of the network testbench for one sample (input spike times in model units; None = all at t = 0)."""
+                     data_file: str = DATA_FILE, deck_name: str = "testbench.spice", save_supply: bool = False) -> str:
+    """Text of the network testbench for one sample (input spike times in model units; None = all at t = 0).
+
+    ``save_supply``: also save the DC rails' currents (:func:`supply_vectors`; for energy per inference). Off by
+    default, so the default testbench text is unchanged."""
     corner = _check_corner(design, corner)
     p = design.params
     times = _input_times(design, sample_spikes)
@@ -342,11 +351,20 @@ def render_testbench(design: Design, sample_spikes: Sequence[float] | None = Non
         saves += [f"v(s{k + 1}_{i})" for i in range(layer.n_out)]
     for k, layer in enumerate(design.layers):
         saves += [f"v(m{k + 1}_{i})" for i in range(layer.n_out)]
+    if save_supply:
+        saves += [vec for _, _, vec in supply_vectors(p)]
     ctx["top"]["nets"] = nets
-    ctx.update(rails=rails(p), pwls=pwls, biases=biases, saves=saves, lib=lib, corner=corner,
+    ctx.update(rails=rails(p), pwls=pwls, biases=biases, saves=saves, lib=lib, corner=corner, parasitics=design.parasitics,
                netlist_file=netlist_file or f"{ctx['top']['subckt']}.spice", tstep=TSTEP_S, tstop=tstop,
                tmax=TMAX_S, options=OPTIONS, data_file=data_file, sample_note=sample_note, deck_name=deck_name)
     return render("netlist/testbench.j2", **ctx)
+
+
+def membrane_parasitic_c(design: Design, layer_index: int, neuron_index: int) -> float:
+    """Extracted capacitance (F) on neuron ``neuron_index``'s membrane of layer ``layer_index`` (0-based), all of
+    its couplings counted to ground (column mode drives every other net from ideal sources); 0 for a schematic."""
+    net = f"m{layer_index + 1}_{neuron_index}"
+    return sum(c.c for c in design.parasitics if net in (c.a, c.b))
 
 
 def render_column_testbench(design: Design, layer_index: int, neuron_index: int, input_times: Sequence[float], *,
@@ -388,6 +406,7 @@ def render_column_testbench(design: Design, layer_index: int, neuron_index: int,
         "synapses": synapses, "lib": lib, "corner": corner, "tstep": TSTEP_S, "tstop": tstop, "tmax": TMAX_S,
         "options": OPTIONS, "control": control, "data_file": data_file, "n_in": layer.n_in,
         "layer_index": layer_index, "neuron_index": neuron_index, "design_name": design.name, "hold": hold_v0,
+        "c_pex": membrane_parasitic_c(design, layer_index, neuron_index),
     }
     return render("netlist/column.j2", **ctx)
 

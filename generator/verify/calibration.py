@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from generator.circuit.mapping import design_from_weights, map_model, read_trained_model
-from generator.design import CircuitParams, Design, DeviceProfile
+from generator.design import CircuitParams, Design, DeviceProfile, Parasitic
 from generator.errors import DesignError
 from generator.execute import Executor
 from generator.verify.jobs import build_jobs, collect, run_job
@@ -175,19 +175,22 @@ def search_scale_2d(evaluate: Callable[[list[tuple[float, float]]], list[float]]
 # ============================================================================================ the objective
 def evaluate_scales(weights, card, profile, params, model_times, mode, executor, workroot, *, timeout_s, clip,
                     columns_per_layer, pairs: list[tuple[float, float]], log: list,
-                    model_times_for: Callable[[Design], list[np.ndarray]] | None = None) -> list[tuple[float, float]]:
+                    model_times_for: Callable[[Design], list[np.ndarray]] | None = None,
+                    parasitics: Sequence[Parasitic] = ()) -> list[tuple[float, float]]:
     """Calibration objective for each (scale_pos, scale_neg): output-layer RMSE (ns) on the calibration samples
     (column mode: RMSE over the simulated columns of every layer), with the mean signed error (ns, circuit -
     model): [(rmse, bias), ...]. Runs all pairs x samples in one map; ``timeout_s`` (s) per deck.
 
     ``model_times_for(design)``: the model's spike times for that design (per-synapse E± depend on the scaled
     currents); None = ``model_times`` for every pair. Mapping errors and failed simulations are appended to
-    ``log``; the work folder ``workroot`` is removed afterwards."""
+    ``log``; the work folder ``workroot`` is removed afterwards. ``parasitics``: post-layout capacitors every
+    candidate design carries (generator/verify/post_layout.py; they depend on the drawing, not on the scales)."""
     jobs, owner = [], []
     times_of: dict[int, list[np.ndarray]] = {}
     for pi, (sp, sn) in enumerate(pairs):
         try:
             d = design_from_weights(weights, card, profile, params, scale_pos=sp, scale_neg=sn, clip=clip)
+            d.parasitics = list(parasitics)
         except DesignError as exc:
             log.append({"scale_pos": sp, "scale_neg": sn, "error": str(exc).splitlines()[0]})
             continue
@@ -228,7 +231,7 @@ def _first_failure(log: list) -> str:
 
 # ============================================================================================ calibrate
 def calibrate(side: ModelSide, profile: DeviceProfile, params: CircuitParams, options: VerifyOptions, *,
-              executor: Executor, workroot: Path, mode: str) -> dict:
+              executor: Executor, workroot: Path, mode: str, parasitics: Sequence[Parasitic] = ()) -> dict:
     """Find the current scale(s) on ``options.calib_samples`` TRAINING samples (disjoint from the verified test
     samples), simulating in ``mode`` (network | column, settled) with the model side ``side``.
 
@@ -252,7 +255,7 @@ def calibrate(side: ModelSide, profile: DeviceProfile, params: CircuitParams, op
     times_for = (functools.partial(model_times_for_design, model_dir, run.times[0], profile=profile,
                                    e_dis=side.e_dis, effects=side.effects) if side.model_e == "per-synapse" else None)
     kw = dict(timeout_s=options.timeout_s, clip=options.clip, columns_per_layer=options.columns_per_layer, log=log,
-              model_times_for=times_for)
+              model_times_for=times_for, parasitics=parasitics)
 
     try:
         if flow == "bottom-up":

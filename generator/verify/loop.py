@@ -23,12 +23,13 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 from generator import report as R
 from generator.circuit.mapping import map_model, read_trained_model
-from generator.design import CircuitParams, Design, DeviceProfile
+from generator.design import CircuitParams, Design, DeviceProfile, Parasitic
 from generator.execute import Executor, get_executor
+from generator.io import round_sig
 from generator.resources import default_profile
 from generator.spice.ngspice import ngspice_path
 from generator.verify.calibration import calibrate
@@ -58,14 +59,16 @@ def settle(model_dir: str | os.PathLike, profile: DeviceProfile, params: Circuit
 
 
 def find_scales(model_dir: str | os.PathLike, profile: DeviceProfile, params: CircuitParams, options: VerifyOptions,
-                *, executor: Executor, workroot: Path, scales: tuple[float, float] | None = None) -> dict:
+                *, executor: Executor, workroot: Path, scales: tuple[float, float] | None = None,
+                parasitics: Sequence[Parasitic] = ()) -> dict:
     """The current scales (dimensionless) to map with: ``scales`` = (scale_pos, scale_neg) as given, else
     calibrated (:func:`generator.verify.calibration.calibrate`, scratch decks under ``workroot``)."""
     if scales is not None:
         return {"scale_pos": float(scales[0]), "scale_neg": float(scales[1]), "given": True}
     mode, side = settle(model_dir, profile, params, options)
     ngspice_path()  # a missing simulator is named before any work, not as every deck's failure
-    return calibrate(side, profile, params, options, executor=executor, workroot=workroot, mode=mode)
+    return calibrate(side, profile, params, options, executor=executor, workroot=workroot, mode=mode,
+                     parasitics=parasitics)
 
 
 @contextlib.contextmanager
@@ -161,6 +164,9 @@ def verify(design: Design, model_dir: str | os.PathLike, *, profile: str | os.Pa
         "samples": cmp["samples"],
         "notes": notes,
     }
+    if design.parasitics:  # post-layout: the extracted wiring capacitance the simulated netlists carried
+        report["post_layout"] = {"capacitors": len(design.parasitics),
+                                 "total_f": round_sig(sum(c.c for c in design.parasitics))}
     plots_written = []
     if options.plots and cmp["n_ok"]:
         names = layer_names(len(design.layers))
@@ -188,7 +194,8 @@ def verify(design: Design, model_dir: str | os.PathLike, *, profile: str | os.Pa
 def verify_model(model_dir: str | os.PathLike, options: VerifyOptions | None = None, *,
                  out_dir: str | os.PathLike, profile: str | os.PathLike | DeviceProfile | None = None,
                  params: CircuitParams | None = None, scales: tuple[float, float] | None = None,
-                 executor: Executor | None = None, **overrides) -> dict:
+                 executor: Executor | None = None, parasitics: Sequence[Parasitic] | None = None,
+                 **overrides) -> dict:
     """Calibrate (unless ``scales`` = (scale_pos, scale_neg) are given), map the model once and :func:`verify`
     that Design; the bundle (report.json, plots, failed decks) is staged beside ``out_dir`` and swapped in when
     complete (:func:`generator.report.staged_bundle`). Returns the report dict.
@@ -196,7 +203,8 @@ def verify_model(model_dir: str | os.PathLike, options: VerifyOptions | None = N
     ``options``: a :class:`VerifyOptions`; ``overrides``: any of its fields by name (``n_samples=2,
     mode="column"``), applied on top. ``profile``: DeviceProfile or its JSON path (default
     profiles/sky130_tt_27C.json). ``params``: circuit parameters (corner/temperature of the simulation).
-    ``executor``: see :func:`verify`.
+    ``executor``: see :func:`verify`. ``parasitics``: post-layout capacitors (generator/verify/post_layout.py)
+    that the calibration designs and the verified Design carry; None verifies the schematic.
     """
     options = dataclasses.replace(options or VerifyOptions(), **overrides) if overrides else (options or VerifyOptions())
     profile = load_profile(profile)
@@ -204,10 +212,11 @@ def verify_model(model_dir: str | os.PathLike, options: VerifyOptions | None = N
     with _executor(executor) as ex, R.staged_bundle(out_dir) as stage:
         t_cal = time.monotonic()
         cal = find_scales(model_dir, profile, params, options, executor=ex, workroot=stage / ".work_calib",
-                          scales=scales)
+                          scales=scales, parasitics=parasitics or ())
         t_cal = time.monotonic() - t_cal
         design = map_model(model_dir, profile, params, scale_pos=cal["scale_pos"], scale_neg=cal["scale_neg"],
                            clip=options.clip)
+        design.parasitics = list(parasitics or ())
         return verify(design, model_dir, profile=profile, out_dir=stage, options=options, executor=ex,
                       calibration=cal, final_dir=out_dir, timings={"calibration_s": t_cal})
 
