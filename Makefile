@@ -34,6 +34,7 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q tests
+	$(BIN)/imcgen check  # committed layouts: XOR, DRC, LVS, netlist diff (~10 s)
 
 bench: setup
 	$(BIN)/python benchmarks/dstd_vs_exact.py

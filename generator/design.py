@@ -124,6 +124,24 @@ def membrane_parasitic(n_in: int) -> float:
     return PARASITIC_NEURON_F + PARASITIC_PER_INPUT_F * n_in
 
 
+#: membrane WIRING capacitance (F) of the drawn neuron and per synapse row of its column (the dendrite and the
+#: memory transistors' drain straps, mostly to the VDD/VSS rails beside them), measured by extracting generated
+#: layouts (generator/signoff/pex.py) of 1..32-input columns: 14.3 fF + 1.0 fF per input (fit within 0.1 fF).
+#: tests/test_38_membrane_wiring.py re-extracts the committed layouts and fails when these drift by over 10 %.
+WIRING_NEURON_F = 14.3e-15
+WIRING_PER_INPUT_F = 1.0e-15
+
+
+def membrane_wiring(n_in: int) -> float:
+    """Estimated wiring capacitance (F) on the membrane of a neuron with a column of ``n_in`` synapses."""
+    return WIRING_NEURON_F + WIRING_PER_INPUT_F * n_in
+
+
+#: µm, neuron (= column) pitch of the layout unless the model card or the command says otherwise; fits C_m up to
+#: ~250 fF with the standard neuron
+DEFAULT_NEURON_PITCH_UM = 12.0
+
+
 @dataclass(frozen=True)
 class MimDesign:
     """The neuron's MIM capacitor as drawn and netlisted: square side ``w`` x ``l`` (µm) and its model value ``c`` (F)."""
@@ -137,27 +155,33 @@ class MimDesign:
 class NeuronDesign:
     """Everything the netlist and the layout need of one layer's neuron.
 
-    ``mim``: the membrane capacitor, sized so MIM + ``parasitic_f`` = C_m for this layer's column height;
-    ``sizes``: the neuron's device sizes (µm); ``parasitic_f``: the membrane capacitance (F) the neuron's devices
-    and the column of synapses add (:func:`membrane_parasitic`). Computed once by :func:`neuron_design`.
+    ``mim``: the membrane capacitor, sized so MIM + ``parasitic_f`` + ``wiring_f`` = C_m for this layer's column
+    height; ``sizes``: the neuron's device sizes (µm); ``parasitic_f``: the membrane capacitance (F) the neuron's
+    devices and the column of synapses add (:func:`membrane_parasitic`); ``wiring_f``: the estimated capacitance
+    (F) of the drawn wiring on the membrane (:func:`membrane_wiring`): the schematic netlist carries it as a
+    capacitor of its own, the post-layout netlist the extracted value instead. Computed once by
+    :func:`neuron_design`.
     """
 
     mim: MimDesign
     sizes: NeuronSizes = NEURON_SIZES
     parasitic_f: float = 0.0
+    wiring_f: float = 0.0
 
     @classmethod
     def from_dict(cls, d: dict) -> "NeuronDesign":
         return cls(mim=MimDesign(**d["mim"]), sizes=NeuronSizes(**d.get("sizes", {})),
-                   parasitic_f=float(d.get("parasitic_f", 0.0)))
+                   parasitic_f=float(d.get("parasitic_f", 0.0)), wiring_f=float(d.get("wiring_f", 0.0)))
 
 
 def mim_for(params: CircuitParams, n_in: int) -> MimDesign:
-    """MIM capacitor of a neuron with ``n_in`` inputs: square, carries C_m - parasitic, side on the layout grid."""
-    c = params.c_m - membrane_parasitic(n_in)
+    """MIM capacitor of a neuron with ``n_in`` inputs: square, carries C_m less the devices' and the wiring's
+    capacitance, side on the layout grid."""
+    extra = membrane_parasitic(n_in) + membrane_wiring(n_in)
+    c = params.c_m - extra
     if c < 0.2 * params.c_m:
         raise DesignError(
-            f"a column of {n_in} synapses adds ~{membrane_parasitic(n_in) * 1e15:.0f} fF to the membrane, more than "
+            f"a column of {n_in} synapses adds ~{extra * 1e15:.0f} fF (devices and wiring) to the membrane, more than "
             f"C_m = {params.c_m * 1e15:.0f} fF allows; raise c_m in CircuitParams (the unit current C_m V_th / T "
             "scales with it) or split the layer")
     side = sky130.mim_cap_side_for(c)
@@ -168,7 +192,8 @@ def mim_for(params: CircuitParams, n_in: int) -> MimDesign:
 
 def neuron_design(params: CircuitParams, n_in: int, sizes: NeuronSizes = NEURON_SIZES) -> NeuronDesign:
     """The neuron of a layer whose columns have ``n_in`` synapses (the only place a neuron is sized)."""
-    return NeuronDesign(mim=mim_for(params, n_in), sizes=sizes, parasitic_f=membrane_parasitic(n_in))
+    return NeuronDesign(mim=mim_for(params, n_in), sizes=sizes, parasitic_f=membrane_parasitic(n_in),
+                        wiring_f=membrane_wiring(n_in))
 
 
 @dataclass
@@ -264,6 +289,7 @@ class Design:
     scale_neg: float = 1.0
     source: dict = field(default_factory=dict)  # model folder, card digest, device profile, ...
     parasitics: list[Parasitic] = field(default_factory=list)  # post-layout: extracted wiring C (empty: schematic)
+    neuron_pitch_um: float = DEFAULT_NEURON_PITCH_UM  # µm, the layout's neuron (column) pitch
 
     def __post_init__(self) -> None:
         for layer in self.layers:

@@ -316,18 +316,29 @@ def design_from_weights(weights: list[np.ndarray], card: dict, profile: DevicePr
                   source=src)
 
 
+def default_params(card: dict, profile: DeviceProfile, *, c_m_ff: float | None = None, corner: str | None = None,
+                   temp: float | None = None) -> CircuitParams:
+    """The circuit a model is built as: the profile's corner and temperature, the card's ``circuit.c_m_ff``
+    (long columns need more than the paper's 140 fF), each overridden by the command's option when given."""
+    c_m = c_m_ff if c_m_ff is not None else (card.get("circuit") or {}).get("c_m_ff")
+    params = CircuitParams(corner=corner or profile.corner, temp=profile.temp if temp is None else float(temp))
+    if c_m is not None:
+        params = dataclasses.replace(params, c_m=float(c_m) * 1e-15)
+    return params.validate()
+
+
 def map_model(model_dir: str | os.PathLike, profile: DeviceProfile, params: CircuitParams | None = None, *,
               scale_pos: float = 1.0, scale_neg: float = 1.0, clip: bool = False,
               calibrate_discharger: bool = True) -> Design:
     """Map the trained model in ``model_dir`` to a Design (see the module docstring for the chain and errors).
 
-    ``params`` defaults to CircuitParams() with the profile's corner and temperature. With
+    ``params`` defaults to :func:`default_params` (the profile's corner and temperature, the card's C_m). With
     ``calibrate_discharger`` the Design's ``params.v_b_dis`` is set by :func:`discharger_bias` for the model's
     E_dis (the card's ``e_dis``, else the profile's): the paper's 0.554 V belongs to its own devices.
     """
-    if params is None:
-        params = CircuitParams(corner=profile.corner, temp=profile.temp)
     weights, card = read_trained_model(model_dir)
+    if params is None:
+        params = default_params(card, profile)
     i_dis = None
     if calibrate_discharger:
         vb, i_dis = discharger_bias(profile, params, card.get("e_dis"))
@@ -343,8 +354,12 @@ def map_model(model_dir: str | os.PathLike, profile: DeviceProfile, params: Circ
         "discharger_current_a": i_dis,
     }
     name = str(card.get("name") or model_dir.name)
-    return design_from_weights(weights, card, profile, params, scale_pos=scale_pos, scale_neg=scale_neg,
-                               clip=clip, name=name, source=source)
+    design = design_from_weights(weights, card, profile, params, scale_pos=scale_pos, scale_neg=scale_neg,
+                                 clip=clip, name=name, source=source)
+    pitch = (card.get("circuit") or {}).get("neuron_pitch_um")
+    if pitch is not None:  # the layout's neuron pitch the card asks for (long columns: a bigger MIM)
+        design.neuron_pitch_um = float(pitch)
+    return design
 
 
 def weights_from_currents(design: Design) -> list[np.ndarray]:

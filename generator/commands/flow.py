@@ -63,22 +63,18 @@ def _errors(as_json: bool = False) -> Iterator[None]:
 
 # ============================================================================================ up-front checks
 def _params(profile_path: Path, corner: Optional[str], temp: Optional[float],
-            c_m_ff: Optional[float] = None) -> tuple[DeviceProfile, CircuitParams]:
-    """(profile, circuit parameters) from the profile file (resolved: :func:`resolve_profile`) and the
-    corner / temperature (°C) / C_m (fF) options."""
+            c_m_ff: Optional[float] = None, model: Path | None = None) -> tuple[DeviceProfile, CircuitParams]:
+    """(profile, circuit parameters) from the profile file (resolved: :func:`resolve_profile`), the model card's
+    circuit (C_m) and the corner / temperature (°C) / C_m (fF) options, which win."""
+    from generator.circuit.mapping import default_params, read_trained_model
+
     check_corner(corner)
     check_temp(temp)
     check_number(c_m_ff, "--c-m", lo=0.0, lo_open=True, unit=" fF", hint="the membrane capacitance, e.g. 140")
     prof = DeviceProfile.load(profile_path)
-    params = CircuitParams(corner=prof.corner, temp=prof.temp)
-    if corner:
-        params = dataclasses.replace(params, corner=corner)
-    if temp is not None:
-        params = dataclasses.replace(params, temp=float(temp))
-    if c_m_ff is not None:
-        params = dataclasses.replace(params, c_m=float(c_m_ff) * 1e-15)
+    card = read_trained_model(model)[1] if model is not None else {}
     try:
-        return prof, params.validate()
+        return prof, default_params(card, prof, c_m_ff=c_m_ff, corner=corner, temp=temp)
     except ImcgenError:
         raise
     except ValueError as exc:
@@ -208,6 +204,25 @@ def _input_spikes(model: Path, index: int):
     return V.load_model_run(model, 1, split="test", offset=index).times[0][0].tolist()
 
 
+def _extracted(model: Path, prof, params, opts, gds: Path | None = None) -> tuple[list, dict]:
+    """Post-layout capacitors on the netlist's nets, and the extraction summary: of ``gds`` when given (the
+    bundle's own layout), else of the model's Design drawn here (the drawing depends on the weights' signs and
+    the circuit parameters, not on the current scales)."""
+    from generator.circuit.mapping import map_model
+    from generator.signoff.pex import extract_parasitics
+    from generator.verify import post_layout as PL
+
+    design = map_model(model, prof, params, clip=True)
+    if gds is None:
+        caps, info = PL.extract_design(design)
+    else:
+        caps, info = PL.annotate(design, extract_parasitics(gds))
+    typer.echo(f"post-layout: {len(caps)} extracted capacitors on the netlist's nets; membrane wiring "
+               + ", ".join(f"layer {s['layer']} {s['membrane_wiring_f_mean'] * 1e15:.1f} fF "
+                           f"(estimate {s['design_wiring_f'] * 1e15:.1f})" for s in info["layers"]), err=True)
+    return caps, info
+
+
 def _layout_and_drc(design, stage: Path, final: Path) -> dict | None:
     """layout/ (GDS + PNG), signoff/drc.json and signoff/drc.lyrdb in the staged bundle ``stage`` (whose reports
     name the GDS where it will be: under ``final``), when the layout and DRC modules are present.
@@ -288,6 +303,9 @@ def register(app: typer.Typer) -> None:
         clip: bool = common["clip"], model_e_dis: str = common["model_e_dis"], search: str = common["search"],
         model_e: str = common["model_e"], model_effects: str = common["model_effects"],
         c_m_ff: Optional[float] = common["c_m_ff"], allow_failures: bool = common["allow_failures"],
+        post_layout: bool = typer.Option(False, "--post-layout", help="verify the drawn silicon: draw the Design, "
+                                         "extract its wiring capacitance (imcgen pex) onto the netlist's nets and "
+                                         "calibrate and verify that post-layout circuit"),
         as_json: bool = common["as_json"],
     ) -> None:
         """Re-simulate the mapped circuit in ngspice on test samples and compare its spike times with the model."""
@@ -300,14 +318,16 @@ def register(app: typer.Typer) -> None:
                             timeout_s=timeout, clip=clip, columns_per_layer=columns_per_layer, model_e_dis=model_e_dis,
                             model_e=model_e, model_effects=model_effects)
             profile_path = resolve_profile(profile)
-            prof, params = _params(profile_path, corner, temp, c_m_ff)
+            prof, params = _params(profile_path, corner, temp, c_m_ff, model)
             scales = _scales(scale, scale_pos, scale_neg)
             _check_model(model, opts, calibrating=scales is None)
             _check_out(out, model, profile_path)
             ngspice_path()  # NgspiceNotFound (exit 2) says how to install it
             # 2) calibrate, map once, verify; the bundle replaces --out when complete
             with _executor(executor, workers, address) as ex:
-                rep = V.verify_model(model, opts, out_dir=out, profile=prof, params=params, scales=scales, executor=ex)
+                parasitics, info = _extracted(model, prof, params, opts) if post_layout else (None, None)
+                rep = V.verify_model(model, opts, out_dir=out, profile=prof, params=params, scales=scales, executor=ex,
+                                     parasitics=parasitics, post_layout_info=info)
         _print_summary(rep, out, as_json)
         if not allow_failures:
             with _errors(as_json):
@@ -329,6 +349,9 @@ def register(app: typer.Typer) -> None:
         clip: bool = common["clip"], model_e_dis: str = common["model_e_dis"], search: str = common["search"],
         model_effects: str = common["model_effects"], c_m_ff: Optional[float] = common["c_m_ff"],
         layout: bool = typer.Option(True, "--layout/--no-layout", help="write the GDS and run DRC"),
+        post_layout: bool = typer.Option(True, "--post-layout/--no-post-layout", help="also extract the bundle's "
+                                         "GDS (signoff/pex.json) and calibrate and verify that post-layout circuit "
+                                         "(verify_post_layout/); needs --layout"),
         allow_failures: bool = common["allow_failures"], as_json: bool = common["as_json"],
     ) -> None:
         """The whole flow into one results bundle: design.json, netlist/, layout/ + signoff/drc.json and drc.lyrdb,
@@ -345,7 +368,7 @@ def register(app: typer.Typer) -> None:
                             timeout_s=timeout, clip=clip, columns_per_layer=columns_per_layer, model_e_dis=model_e_dis,
                             model_effects=model_effects)
             profile_path = resolve_profile(profile)
-            prof, params = _params(profile_path, corner, temp, c_m_ff)
+            prof, params = _params(profile_path, corner, temp, c_m_ff, model)
             scales = _scales(scale, scale_pos, scale_neg)
             _check_model(model, opts, calibrating=scales is None)
             _check_out(out, model, profile_path)
@@ -376,6 +399,21 @@ def register(app: typer.Typer) -> None:
                                calibration=cal, final_dir=out / "verify",
                                timings={"calibration_s": steps["calibration_s"]})
                 steps["verify_s"] = time.monotonic() - t
+                # 6) the drawn silicon: extract the bundle's GDS, calibrate and verify the post-layout circuit
+                rep_pl = None
+                if layout_info and post_layout:
+                    t = time.monotonic()
+                    caps, info = _extracted(model, prof, params, opts, gds=stage / layout_info["gds"])
+                    atomic_write_text(stage / "signoff" / "pex.json", dump_json(R.no_nan(info)))
+                    cal_pl = V.find_scales(model, prof, params, opts, executor=ex, workroot=stage / ".work_calib",
+                                           scales=scales, parasitics=caps)
+                    design_pl = map_model(model, prof, params, scale_pos=cal_pl["scale_pos"],
+                                          scale_neg=cal_pl["scale_neg"], clip=opts.clip)
+                    design_pl.parasitics = caps
+                    rep_pl = V.verify(design_pl, model, profile=prof, out_dir=stage / "verify_post_layout",
+                                      options=opts, executor=ex, calibration=cal_pl,
+                                      final_dir=out / "verify_post_layout", post_layout_info=info)
+                    steps["post_layout_s"] = time.monotonic() - t
                 manifest = {
                     "command": ("imcgen " + " ".join(sys.argv[1:]) if sys.argv and "imcgen" in Path(sys.argv[0]).name
                                 else "imcgen build"),
@@ -384,14 +422,21 @@ def register(app: typer.Typer) -> None:
                     "flow": flow, "samples": samples, "calib_samples": None if cal.get("given") else calib_samples,
                     "scales": {"scale_pos": cal["scale_pos"], "scale_neg": cal["scale_neg"]},
                     "summary": rep["summary"], "layout": layout_info,
+                    "post_layout_summary": rep_pl["summary"] if rep_pl else None,
                     "versions": _versions(),
                     "outputs": R.bundle_hashes(stage),  # only what this run wrote: the staging folder started empty
                 }
                 atomic_write_text(stage / "manifest.json", dump_json(R.no_nan(manifest)))
         steps["total_s"] = time.monotonic() - t0
         typer.echo(f"bundle {out}: design.json, netlist/, {'layout/, signoff/, ' if layout_info else ''}verify/, "
+                   f"{'verify_post_layout/, ' if rep_pl else ''}"
                    f"manifest.json ({len(manifest['outputs'])} files) in {steps['total_s']:.0f} s")
+        if rep_pl is not None:
+            typer.echo(f"post-layout: output RMSE {rep_pl['summary']['rmse_ns']:.2f} ns, class agreement "
+                       f"{rep_pl['summary']['class_agreement']:.3f} (schematic {rep['summary']['rmse_ns']:.2f} ns)")
         _print_summary(rep, out / "verify", as_json)
         if not allow_failures:
             with _errors(as_json):
                 V.check_complete(rep)
+                if rep_pl is not None:
+                    V.check_complete(rep_pl)

@@ -44,7 +44,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="output folder for <name>.gds, PNGs and <name>_layout.json"),
         profile: Optional[Path] = profile_option(help="DeviceProfile JSON used when SOURCE is a model folder "
                                                  "(default: imcgen's sky130 tt 27 °C profile)"),
-        neuron_pitch: float = typer.Option(12.0, "--neuron-pitch", help="neuron (column) pitch in µm"),
+        neuron_pitch: Optional[float] = typer.Option(None, "--neuron-pitch", help="neuron (column) pitch in µm "
+                                                     "(default: the Design's: the model card's circuit, else 12)"),
         no_render: bool = typer.Option(False, "--no-render", help="skip the PNG renders"),
         as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON line (last line)"),
     ) -> None:
@@ -53,7 +54,8 @@ def register(app: typer.Typer) -> None:
 
         check_out_dir(out)
         lo, hi = NEURON_PITCH_RANGE_UM
-        check_number(neuron_pitch, "--neuron-pitch", lo=lo, hi=hi, unit=" µm")
+        if neuron_pitch is not None:
+            check_number(neuron_pitch, "--neuron-pitch", lo=lo, hi=hi, unit=" µm")
         if profile is not None:
             resolve_profile(profile)
         design = _load_design(source, profile)

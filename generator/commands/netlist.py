@@ -36,15 +36,13 @@ def _check_options(out: Path, c_m_ff: Optional[float], corner: Optional[str], **
 
 def _map(model: Path, profile: Path, clip: bool, scale: Optional[float], scale_pos: Optional[float],
          scale_neg: Optional[float], corner: Optional[str], c_m_ff: Optional[float] = None):
-    from generator.circuit.mapping import map_model
-    from generator.design import CircuitParams, DeviceProfile
+    from generator.circuit.mapping import default_params, map_model, read_trained_model
+    from generator.design import DeviceProfile
     from generator.pdk import sky130
 
     profile = resolve_profile(profile)
     prof = DeviceProfile.load(profile)
-    params = CircuitParams(corner=prof.corner, temp=prof.temp)
-    if c_m_ff is not None:
-        params = dataclasses.replace(params, c_m=c_m_ff * 1e-15).validate()
+    params = default_params(read_trained_model(model)[1], prof, c_m_ff=c_m_ff)
     if corner:
         sky130.check_corner(corner)
         if corner != prof.corner:

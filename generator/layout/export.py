@@ -15,7 +15,7 @@ import klayout.db as kdb
 
 from generator.design import Design
 from generator.io import atomic_write_bytes, atomic_write_text, dump_json
-from generator.layout.neuron import NEURON_DEVICES, NEURON_PITCH_UM, device_counts
+from generator.layout.neuron import NEURON_DEVICES, device_counts
 from generator.layout.top import build_top, check_design
 
 
@@ -110,10 +110,11 @@ def file_stem(name: str) -> str:
     return stem or "design"
 
 
-def write_layout(design: Design, out_dir: str | os.PathLike, *, neuron_pitch: float = NEURON_PITCH_UM,
+def write_layout(design: Design, out_dir: str | os.PathLike, *, neuron_pitch: float | None = None,
                  render: bool = True) -> dict:
     """Write ``out_dir/<stem>.gds``, ``<stem>_layout.json`` and (``render``) PNGs, ``stem`` =
     :func:`file_stem` of the design's name; return the summary dict with the written paths under ``files``."""
+    neuron_pitch = design.neuron_pitch_um if neuron_pitch is None else neuron_pitch  # µm
     check_design(design, neuron_pitch)  # before anything is written
     top, geo = build_top(design, neuron_pitch)
     data = gds_bytes(top)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import gdsfactory as gf
 
 from generator import topology
-from generator.design import NEURON_SIZES, NeuronSizes
+from generator.design import DEFAULT_NEURON_PITCH_UM, NEURON_SIZES, NeuronSizes
 from generator.errors import DesignError
 from generator.layout._pdk import ensure_pdk
 from generator.layout.devices import (LICON, TAP_H, add_port, check_mos_size, contact_positions, mim_cap,
@@ -41,7 +41,7 @@ from generator.pdk.sky130.rules import ceil_to, rule, snap, snap_up
 
 ensure_pdk()
 
-NEURON_PITCH_UM = 12.0  #: µm, default neuron (= column) pitch; fits C_m up to ~250 fF
+NEURON_PITCH_UM = DEFAULT_NEURON_PITCH_UM  #: µm, default neuron (= column) pitch (generator.design)
 _LANDING = rule("m5.1")  #: µm, met5/met4 landing for the membrane via4 (m5.1)
 TRACK_PITCH = snap(WIRE_W[L.MET3] + rule("m3.2"))  #: µm, met3 track pitch (0.5 track + m3.2)
 DEV_GAP = 0.4  #: µm, minimum gap between device footprints in a row

@@ -26,7 +26,7 @@ from generator.errors import DesignError
 from generator.layout._pdk import ensure_pdk
 from generator.layout.array import bias_pin_name, build_layer, label
 from generator.layout.devices import check_mos_size
-from generator.layout.neuron import NEURON_PITCH_UM, neuron_size
+from generator.layout.neuron import neuron_size
 from generator.layout.routing import WIRE_W, hwire, via, vwire
 from generator.pdk.sky130 import layers as L
 from generator.pdk.sky130.rules import rule, snap
@@ -51,8 +51,10 @@ def design_signs(design: Design) -> list[list[list[int]]]:
     return out
 
 
-def check_design(design: Design, neuron_pitch: float = NEURON_PITCH_UM) -> None:
-    """Raise DesignError (naming the value and the fix) for anything that cannot be drawn; writes nothing."""
+def check_design(design: Design, neuron_pitch: float | None = None) -> None:
+    """Raise DesignError (naming the value and the fix) for anything that cannot be drawn; writes nothing.
+    ``neuron_pitch`` (µm): None = the Design's own (``design.neuron_pitch_um``)."""
+    neuron_pitch = design.neuron_pitch_um if neuron_pitch is None else neuron_pitch
     p = design.params
     p.validate()
     check_mos_size("n", p.syn_w, p.syn_l, "synapse (CircuitParams.syn_w/syn_l)")
@@ -91,8 +93,9 @@ def _digest(design: Design, neuron_pitch: float) -> str:
     return h.hexdigest()[:10]
 
 
-def build_top(design: Design, neuron_pitch: float = NEURON_PITCH_UM) -> tuple[gf.Component, dict]:
+def build_top(design: Design, neuron_pitch: float | None = None) -> tuple[gf.Component, dict]:
     """Top cell (named ``design.name``) and a geometry summary; cached per design content within a process."""
+    neuron_pitch = design.neuron_pitch_um if neuron_pitch is None else neuron_pitch
     check_design(design, neuron_pitch)
     key = _digest(design, neuron_pitch)
     if key in _CACHE:

@@ -128,7 +128,10 @@ def _real(card: dict, key: str, lo: float, hi: float, bad: list[str], *, require
 #: top-level fields with their own check in :func:`validate_card` (every other field: finite numbers, no control
 #: characters)
 _CHECKED = frozenset({"name", "e_pos", "e_neg", "e_dis", "noise_sigma", "fire_delay", "test_accuracy",
-                      "val_accuracy", "steps", "eval_steps", "seed", "n_classes"})
+                      "val_accuracy", "steps", "eval_steps", "seed", "n_classes", "circuit"})
+#: the optional ``circuit`` object: the circuit a model is built as unless a command says otherwise
+#: (C_m in fF; the layout's neuron pitch in µm): field -> (low, high)
+CIRCUIT_FIELDS = {"c_m_ff": (1.0, 1e6), "neuron_pitch_um": (1.0, 1000.0)}
 
 
 def validate_card(card: object, path: str | Path = "card.json") -> dict:
@@ -157,6 +160,13 @@ def validate_card(card: object, path: str | Path = "card.json") -> dict:
     _real(card, "e_pos", 0.0, E_LIMIT, bad, required=True, nullable=False, lo_open=True, hint="; E+ > 0")
     _real(card, "e_neg", -E_LIMIT, 0.0, bad, required=True, nullable=False, hi_open=True, hint="; E- < 0")
     _real(card, "e_dis", 0.0, E_LIMIT, bad, lo_open=True, hint="; or null for the ideal firing ramp")
+    circuit = card.get("circuit")
+    if circuit is not None:
+        if not isinstance(circuit, dict) or set(circuit) - set(CIRCUIT_FIELDS):
+            bad.append(f"'circuit' = {circuit!r} (must be an object with {', '.join(CIRCUIT_FIELDS)})")
+        else:
+            for key, (lo, hi) in CIRCUIT_FIELDS.items():
+                _real(circuit, key, lo, hi, bad)
     _real(card, "noise_sigma", 0.0, 10.0, bad)
     _real(card, "fire_delay", 0.0, 1.0, bad, hi_open=True)
     for key in ("test_accuracy", "val_accuracy"):

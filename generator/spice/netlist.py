@@ -95,6 +95,7 @@ def device_context(p: CircuitParams, neuron: NeuronDesign | None = None, flavor:
     ctx = {"flavor": flavor, "dev": device_names(), "topo": _topology(), "sz": device_sizes(p, neuron), "p": p}
     if neuron is not None:
         ctx["mim"] = neuron.mim
+        ctx["wire"] = neuron.wiring_f
     return ctx
 
 
@@ -260,11 +261,14 @@ def _context(design: Design, flavor: str) -> dict:
                               f"{design.layers[k - 1].n_out} outputs")
         # one neuron subcircuit per distinct neuron (MIM and device sizes: the MIM depends on the column height)
         nd = layer.neuron
-        neuron = next((n["name"] for n in neurons if (n["mim"], n["sizes"]) == (nd.mim, nd.sizes)), None)
+        # post-layout (design.parasitics): the extracted wiring replaces the estimate (neuron.j2's CW)
+        wire = 0.0 if design.parasitics else nd.wiring_f
+        neuron = next((n["name"] for n in neurons if (n["mim"], n["sizes"], n["wire"]) == (nd.mim, nd.sizes, wire)),
+                      None)
         if neuron is None:
             neuron = "neuron" if not neurons else f"neuron_{len(neurons)}"
             neurons.append({"name": neuron, "mim": nd.mim, "sizes": nd.sizes, "sz": device_sizes(p, nd),
-                            "n_in": layer.n_in})
+                            "wire": wire, "n_in": layer.n_in})
         sub = f"{name}_layer{k}"
         layers.append({"k": k, "n_in": layer.n_in, "n_out": layer.n_out, "subckt": sub, "neuron": neuron,
                        "ports": _layer_ports(layer.n_in, layer.n_out, signs)})
@@ -407,6 +411,7 @@ def render_column_testbench(design: Design, layer_index: int, neuron_index: int,
         "options": OPTIONS, "control": control, "data_file": data_file, "n_in": layer.n_in,
         "layer_index": layer_index, "neuron_index": neuron_index, "design_name": design.name, "hold": hold_v0,
         "c_pex": membrane_parasitic_c(design, layer_index, neuron_index),
+        "wire": 0.0 if design.parasitics else layer.neuron.wiring_f,
     }
     return render("netlist/column.j2", **ctx)
 

@@ -87,7 +87,7 @@ def _executor(executor: Executor | None) -> Iterator[Executor]:
 def verify(design: Design, model_dir: str | os.PathLike, *, profile: str | os.PathLike | DeviceProfile | None,
            out_dir: str | os.PathLike, options: VerifyOptions = VerifyOptions(), executor: Executor | None = None,
            calibration: dict | None = None, final_dir: str | os.PathLike | None = None,
-           timings: Mapping[str, float] | None = None) -> dict:
+           timings: Mapping[str, float] | None = None, post_layout_info: Mapping | None = None) -> dict:
     """Verify ``design`` (the hardware as written) against the trained model in ``model_dir`` on
     ``options.n_samples`` test samples; write ``out_dir/report.json``, ``timing.json``, the plots, failed decks
     (``failed/``) and the worst sample's deck (``worst_sample/``, network mode). Returns the report dict.
@@ -97,7 +97,8 @@ def verify(design: Design, model_dir: str | os.PathLike, *, profile: str | os.Pa
     closed here); it is a live resource, not a setting, so it is not part of ``options``. ``calibration``: how the
     design's scales were found, for the report (default: given, the design's own). ``final_dir``: where
     ``out_dir`` will be once a staged bundle is swapped in; paths in the report name it. ``timings``: extra
-    entries for timing.json (s), e.g. the calibration's.
+    entries for timing.json (s), e.g. the calibration's. ``post_layout_info``: how ``design.parasitics`` were
+    extracted (generator/verify/post_layout.py), for the report.
     """
     t_start = time.monotonic()
     profile = load_profile(profile)
@@ -166,7 +167,8 @@ def verify(design: Design, model_dir: str | os.PathLike, *, profile: str | os.Pa
     }
     if design.parasitics:  # post-layout: the extracted wiring capacitance the simulated netlists carried
         report["post_layout"] = {"capacitors": len(design.parasitics),
-                                 "total_f": round_sig(sum(c.c for c in design.parasitics))}
+                                 "total_f": round_sig(sum(c.c for c in design.parasitics)),
+                                 **dict(post_layout_info or {})}
     plots_written = []
     if options.plots and cmp["n_ok"]:
         names = layer_names(len(design.layers))
@@ -195,7 +197,7 @@ def verify_model(model_dir: str | os.PathLike, options: VerifyOptions | None = N
                  out_dir: str | os.PathLike, profile: str | os.PathLike | DeviceProfile | None = None,
                  params: CircuitParams | None = None, scales: tuple[float, float] | None = None,
                  executor: Executor | None = None, parasitics: Sequence[Parasitic] | None = None,
-                 **overrides) -> dict:
+                 post_layout_info: Mapping | None = None, **overrides) -> dict:
     """Calibrate (unless ``scales`` = (scale_pos, scale_neg) are given), map the model once and :func:`verify`
     that Design; the bundle (report.json, plots, failed decks) is staged beside ``out_dir`` and swapped in when
     complete (:func:`generator.report.staged_bundle`). Returns the report dict.
@@ -205,6 +207,7 @@ def verify_model(model_dir: str | os.PathLike, options: VerifyOptions | None = N
     profiles/sky130_tt_27C.json). ``params``: circuit parameters (corner/temperature of the simulation).
     ``executor``: see :func:`verify`. ``parasitics``: post-layout capacitors (generator/verify/post_layout.py)
     that the calibration designs and the verified Design carry; None verifies the schematic.
+    ``post_layout_info``: the extraction's summary, for the report.
     """
     options = dataclasses.replace(options or VerifyOptions(), **overrides) if overrides else (options or VerifyOptions())
     profile = load_profile(profile)
@@ -218,7 +221,8 @@ def verify_model(model_dir: str | os.PathLike, options: VerifyOptions | None = N
                            clip=options.clip)
         design.parasitics = list(parasitics or ())
         return verify(design, model_dir, profile=profile, out_dir=stage, options=options, executor=ex,
-                      calibration=cal, final_dir=out_dir, timings={"calibration_s": t_cal})
+                      calibration=cal, final_dir=out_dir, timings={"calibration_s": t_cal},
+                      post_layout_info=post_layout_info)
 
 
 def check_complete(report: dict) -> None:

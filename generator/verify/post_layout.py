@@ -25,7 +25,6 @@ from pathlib import Path
 from generator.design import Design, Parasitic
 from generator.io import round_sig
 from generator.layout.export import write_layout
-from generator.layout.neuron import NEURON_PITCH_UM
 from generator.signoff.lvs import layout_name
 from generator.signoff.pex import Parasitics, extract_parasitics
 from generator.spice import netlist as nl
@@ -102,13 +101,14 @@ def annotate(design: Design, par: Parasitics) -> tuple[list[Parasitic], dict]:
         per_layer.append({"layer": k, "membrane_wiring_f_mean": round_sig(sum(c_m) / len(c_m)),
                           "membrane_wiring_f_max": round_sig(max(c_m)),
                           "design_device_parasitic_f": round_sig(layer.neuron.parasitic_f),
+                          "design_wiring_f": round_sig(layer.neuron.wiring_f),
                           "mim_f": round_sig(layer.neuron.mim.c)})
     summary = {"capacitors": len(caps), **{k: round_sig(v) for k, v in totals.items()}, "layers": per_layer,
                "extracted_nets": len(par.nets), "extraction_s": round_sig(par.runtime_s, 3)}
     return caps, summary
 
 
-def extract_design(design: Design, *, neuron_pitch: float = NEURON_PITCH_UM, workdir: str | Path | None = None
+def extract_design(design: Design, *, neuron_pitch: float | None = None, workdir: str | Path | None = None
                    ) -> tuple[list[Parasitic], dict]:
     """Draw ``design`` (GDS only), extract it and annotate: (capacitors on the testbench nets, summary)."""
     with tempfile.TemporaryDirectory(prefix="imcgen-postlayout-") as tmp:
