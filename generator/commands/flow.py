@@ -281,8 +281,9 @@ def register(app: typer.Typer) -> None:
                                    "C_m) | none (the paper's model)"),
         c_m_ff=typer.Option(None, "--c-m", help="membrane capacitance C_m (fF; default 140, the paper's). "
                             "Use the model's: the mapping's currents scale with it"),
-        search=typer.Option("secant", "--search", help="bottom-up scale search: secant (root of the mean error, "
-                            "then 1 %% steps; ~6 evaluations) | grid (coarse-to-fine grid, ~15 evaluations)"),
+        search=typer.Option("secant", "--search", help="scale search: secant (bottom-up: root of the mean error, "
+                            "then 1 %% steps, ~6 evaluations; top-down: Gauss-Newton on the spike-time residuals, "
+                            "~16) | grid (coarse-to-fine grid: ~15 bottom-up, ~80 top-down)"),
         allow_failures=typer.Option(False, "--allow-failures", help="exit 0 even when some samples could not be "
                                     "simulated (the report lists them); default: exit 1"),
         as_json=typer.Option(False, "--json", help='print {"rmse_ns","max_abs_ns","class_agreement","n_samples","flow"} as the last line'),

@@ -24,6 +24,7 @@ from generator.verify.calibration import (
     evaluate_scales,
     search_scale_1d,
     search_scale_2d,
+    search_scale_gauss_newton,
     search_scale_secant,
 )
 from generator.verify.jobs import (
@@ -72,6 +73,6 @@ __all__ = [
     "resolve_model_effects", "settle_model_side", "split_size",
     "SimJob", "SimOutcome", "Collected", "build_jobs", "collect", "decimate", "keep_for_inspection", "run_job",
     "as_time", "compare", "layer_metrics", "layer_names", "predicted_class", "rmse_ns",
-    "calibrate", "evaluate_scales", "search_scale_1d", "search_scale_2d", "search_scale_secant",
+    "calibrate", "evaluate_scales", "search_scale_1d", "search_scale_2d", "search_scale_gauss_newton", "search_scale_secant",
     "check_complete", "find_scales", "load_profile", "settle", "verify", "verify_model",
 ]

@@ -100,11 +100,14 @@ def compare(run: ModelRun, col: Collected, t_phase: float) -> dict:
     }
 
 
-def calibration_objective(model_times: list[np.ndarray], col: Collected, mode: str,
-                          t_phase: float) -> tuple[float, float]:
-    """(RMSE ns, mean signed error ns = circuit - model) the scale search minimises: the output layer over the
-    samples that ran (network mode), or every simulated column of every layer (column mode); (inf, NaN) when
-    nothing ran."""
+def calibration_residuals(model_times: list[np.ndarray], col: Collected, mode: str, t_phase: float) -> np.ndarray:
+    """Signed spike-time errors (ns, circuit - model) the scale search works on: the output layer over the samples
+    that ran (network mode), or every simulated column of every layer (column mode); empty when nothing ran."""
+    m, c = _calibration_pairs(model_times, col, mode)
+    return (c - m) * t_phase * 1e9
+
+
+def _calibration_pairs(model_times: list[np.ndarray], col: Collected, mode: str) -> tuple[np.ndarray, np.ndarray]:
     ok = ~col.sample_failed
     if mode == "network":
         m = model_times[-1][ok].ravel()
@@ -116,6 +119,14 @@ def calibration_objective(model_times: list[np.ndarray], col: Collected, mode: s
             ms.append(model_times[k + 1][sim])
             cs.append(np.array([as_time(x) for x in col.times[k][sim]]))
         m, c = np.concatenate(ms), np.concatenate(cs)
+    return m, c
+
+
+def calibration_objective(model_times: list[np.ndarray], col: Collected, mode: str,
+                          t_phase: float) -> tuple[float, float]:
+    """(RMSE ns, mean signed error ns = circuit - model) the scale search minimises (see
+    :func:`calibration_residuals`); (inf, NaN) when nothing ran."""
+    m, c = _calibration_pairs(model_times, col, mode)
     if m.size:
         val = rmse_ns(m, c, t_phase)[0]
         bias = float(np.mean(c - m)) * t_phase * 1e9

@@ -24,7 +24,8 @@ MODEL_E = ("global", "per-synapse")
 MODEL_EFFECTS = ("card", "profile", "none")
 #: model-side firing-phase ramp by name; a number > 1 (dimensionless E_dis) is accepted too
 MODEL_E_DIS = ("card", "profile", "ideal")
-#: bottom-up scale searches (top-down always searches a 2-D grid)
+#: scale searches: secant (bottom-up: root of the mean error; top-down: Gauss-Newton on the residuals), grid
+#: (bottom-up: 1-D coarse-to-fine grid; top-down: 2-D grid, ~80 evaluations)
 SEARCHES = ("secant", "grid")
 #: networks with at most this many synapses are simulated whole (``mode="auto"``); bigger ones column by column
 NETWORK_MODE_MAX_SYNAPSES = 2000
@@ -55,7 +56,7 @@ class VerifyOptions:
 
     ``n_samples``: test samples compared (the first N of the test split). ``flow``: bottom-up (one global
     current scale) or top-down (separate positive/negative scales). ``mode``: auto | network | column.
-    ``calib_samples``: training samples the scale search runs on; ``search``: secant | grid (bottom-up).
+    ``calib_samples``: training samples the scale search runs on; ``search``: secant | grid (see SEARCHES).
     ``timeout_s``: ngspice timeout per deck (s; 0 makes every deck fail, for tests); ``sample_timeouts``: per
     verified sample (by position) overrides (s). ``clip``: limit currents beyond the device range instead of
     failing. ``columns_per_layer``: column mode, neurons simulated per hidden layer (None = all, 0 = output
