@@ -516,12 +516,6 @@ def cached_model(values: dict, profile, profile_key: str, params, cache: Path) -
         effects = {}
         if values["circuit_effects"]:
             effects = circuit_effects(profile, params)
-            if effects.get("fire_delay", 0.0) < 0:
-                # measured slightly negative at some C_m (the inverter switches before the model's threshold
-                # crossing); a card holds a delay >= 0, so the model takes 0 and the verification sees the rest
-                (cache / "models" / f"{key}.note").write_text(
-                    f"fire_delay {effects['fire_delay']:.6g} (measured) clamped to 0 for training\n")
-                effects["fire_delay"] = 0.0
             if s != 1.0 and effects.get("reversal_table"):
                 rt = dict(effects["reversal_table"])
                 rt["e_pos"] = [x * s for x in rt["e_pos"]]

@@ -34,6 +34,7 @@ import klayout.db as kdb
 from generator.errors import InputError
 from generator.io import atomic_output, atomic_write_bytes, atomic_write_text
 from generator.pdk.sky130 import layers as L
+from generator.signoff.gds import read_layout as read_gds
 
 #: the checks of one model, in report order
 CHECKS = ("xor", "drc", "lvs", "netlist")
@@ -57,15 +58,8 @@ def layer_name(key: tuple[int, int]) -> str:
 def read_layout(path, what: str = "layout") -> tuple[kdb.Layout, kdb.Cell]:
     """A GDS / GDS.gz / OASIS with exactly one top cell, or InputError (exit 2) naming the file and the fix."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{what} {p} does not exist")
-    ly = kdb.Layout()
-    try:
-        ly.read(str(p))
-    except RuntimeError as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{what} {p} is not a readable GDS/OASIS file ({msg}); restore it (e.g. `git checkout -- "
-                         f"{p}`) or rewrite it on purpose with `imcgen check --update`") from None
+    ly, _ = read_gds(p, what=what, one_top=False, fix=f"restore it (e.g. `git checkout -- {p}`) or rewrite it on "
+                        "purpose with `imcgen check --update`")
     tops = ly.top_cells()
     if len(tops) != 1:
         raise InputError(f"{what} {p} has {len(tops)} top cells ({[t.name for t in tops][:5]}); expected one. "

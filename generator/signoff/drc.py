@@ -24,6 +24,7 @@ import klayout.db as kdb
 from generator.errors import DesignError
 from generator.io import atomic_output, atomic_write_text, dump_json
 from generator.pdk.sky130 import rules as T
+from generator.signoff.gds import read_layout
 
 #: markers kept per rule (the count is always complete); keeps reports of broken big arrays small
 MAX_MARKERS_PER_RULE = 1000
@@ -423,17 +424,7 @@ def check_layout(
 
 
 def _read_gds(gds_path: str | os.PathLike) -> kdb.Layout:
-    p = Path(gds_path)
-    if p.is_dir():
-        raise DrcError(f"{str(p)!r} is a folder, not a GDS file; pass the GDS inside it (e.g. {str(p / 'NAME.gds')!r})")
-    if not p.is_file():
-        raise DrcError(f"GDS file {str(p)!r} does not exist; write it first (imcgen gds ...) or fix the path")
-    layout = kdb.Layout()
-    try:
-        layout.read(str(p))
-    except RuntimeError as exc:
-        raise DrcError(f"cannot read {str(p)!r} as GDS/OASIS: {exc}") from exc
-    return layout
+    return read_layout(gds_path, error=DrcError, one_top=False)[0]
 
 
 def _within(timeout_s: float, fn, what: str):

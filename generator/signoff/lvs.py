@@ -41,6 +41,7 @@ from generator.errors import DesignError, InputError
 from generator.io import atomic_output, dump_json
 from generator.pdk import sky130 as P
 from generator.signoff.extract import device_counts, setup_extraction
+from generator.signoff.gds import read_layout
 
 #: relative tolerance of the MIM capacitance (the CDL's model C against C from the drawn area and perimeter)
 CAP_REL_TOL = 0.01
@@ -182,18 +183,7 @@ def find_cdl(path) -> Path:
 
 
 def _read_layout(gds) -> tuple[kdb.Layout, kdb.Cell]:
-    p = Path(gds)
-    if not p.is_file():
-        raise InputError(f"{p}: no such layout file (GDS, GDS.gz or OASIS)")
-    ly = kdb.Layout()
-    try:
-        ly.read(str(p))
-    except RuntimeError as exc:
-        raise LvsError(f"{p}: not a readable layout ({exc})") from None
-    tops = ly.top_cells()
-    if len(tops) != 1:
-        raise LvsError(f"{p}: expected one top cell, found {[t.name for t in tops]}")
-    return ly, tops[0]
+    return read_layout(gds, error=LvsError, what="layout file")
 
 
 def _read_cdl(path: Path) -> kdb.Netlist:

@@ -58,6 +58,7 @@ from generator.io import atomic_output, atomic_write_text, dump_json, round_sig
 from generator.pdk.sky130 import devices as D
 from generator.pdk.sky130 import stack as S
 from generator.signoff.extract import extract
+from generator.signoff.gds import read_layout
 
 AF = 1e-18
 #: property key the flat net regions carry (value: the net's name)
@@ -157,22 +158,8 @@ class Parasitics:
 # --------------------------------------------------------------------------------------------------- input
 def _read(src) -> tuple[kdb.Layout, kdb.Cell, str]:
     if isinstance(src, (str, os.PathLike)):
-        p = Path(src)
-        if p.is_dir():
-            raise PexError(f"{str(p)!r} is a folder, not a GDS file; pass the GDS inside it "
-                           f"(e.g. {str(p / 'NAME.gds')!r})")
-        if not p.is_file():
-            raise PexError(f"GDS file {str(p)!r} does not exist; write it first (imcgen gds ...) or fix the path")
-        ly = kdb.Layout()
-        try:
-            ly.read(str(p))
-        except Exception as exc:  # KLayout raises RuntimeError with its reader's message
-            raise PexError(f"cannot read {str(p)!r} as GDS/OASIS: {exc}") from exc
-        tops = ly.top_cells()
-        if len(tops) != 1:
-            raise PexError(f"{str(p)!r}: expected one top cell, found {[t.name for t in tops] or 'none'}; "
-                           "extract a layout with a single top cell")
-        return ly, tops[0], str(p)
+        ly, top = read_layout(src, error=PexError, fix="extract a layout with a single top cell")
+        return ly, top, str(src)
     ly, cell = src
     return ly, cell, cell.name
 

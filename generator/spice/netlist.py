@@ -51,6 +51,7 @@ from generator.design import NEURON_SIZES, CircuitParams, Design, NeuronDesign
 from generator.errors import DesignError
 from generator.io import atomic_write_text, dump_json
 from generator.pdk import sky130
+from generator.spice.fast import FastDeck, fast_context
 from generator.spice.templates import render
 
 #: rise/fall time of every digital stimulus edge (s); edges are centred on their nominal time
@@ -373,7 +374,8 @@ def membrane_parasitic_c(design: Design, layer_index: int, neuron_index: int) ->
 
 def render_column_testbench(design: Design, layer_index: int, neuron_index: int, input_times: Sequence[float], *,
                             corner: str | None = None, lib: str = sky130.LIBRARY_NAME, control: bool = True,
-                            data_file: str | None = None, hold_v0: bool = False) -> str:
+                            data_file: str | None = None, hold_v0: bool = False,
+                            fast: "bool | FastDeck" = False) -> str:
     """A self-contained deck: neuron ``neuron_index`` of layer ``layer_index`` (0-based) and its synapse column.
 
     ``input_times``: the layer's input spike times (model units; the previous layer's output times or the encoded
@@ -383,6 +385,10 @@ def render_column_testbench(design: Design, layer_index: int, neuron_index: int,
     ``i(vcol)`` steps by each synapse's current at V0 as its spike arrives (current read-back of the mapping). ``lib``: the model library path as written in the deck
     (relative paths resolve in ngspice's working folder). ``control=False`` leaves out the .control block
     (run_deck then runs it with ``-r``); ``data_file`` adds a ``wrdata`` of v(mem), v(spk).
+    ``fast`` (opt-in; default off, the default deck is unchanged): ``True`` or a
+    :class:`generator.spice.fast.FastDeck` renders ``column_fast.j2``: synapse FETs as ``M`` lines on shared
+    model cards and a tolerance schedule with a stop once the neuron fired (always with a .control block; the
+    waveform then ends shortly after the spike). ``FastDeck.reference()`` is the tight-tolerance reference.
     """
     corner = _check_corner(design, corner)
     if not 0 <= layer_index < len(design.layers):
@@ -413,6 +419,12 @@ def render_column_testbench(design: Design, layer_index: int, neuron_index: int,
         "c_pex": membrane_parasitic_c(design, layer_index, neuron_index),
         "wire": 0.0 if design.parasitics else layer.neuron.wiring_f,
     }
+    if fast:
+        if hold_v0:
+            raise DesignError("the fast column deck has no probe mode (hold_v0): render it without fast")
+        spec = FastDeck() if fast is True else fast
+        ctx.update(fast_context(spec, ctx["topo"], ctx["sz"], sched["accumulate"][1], p.vdd))
+        return render("netlist/column_fast.j2", **ctx)
     return render("netlist/column.j2", **ctx)
 
 

@@ -13,14 +13,17 @@ folder whose path has spaces works.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Protocol
 
 from generator.pdk import sky130
-from generator.spice.ngspice import SimResult, run_deck
+from generator.spice.ngspice import NgspiceError, SimResult, read_raw, run_deck
 from generator.spice.templates import render
 
 
@@ -31,13 +34,56 @@ class Backend(Protocol):
             allow_singular: bool) -> SimResult: ...
 
 
+#: ngspice's words when a ``stop when`` breakpoint pauses a run (the fast deck's tolerance schedule and its stop
+#: once the neuron fired): reported like errors, they are not failures
+_PAUSE_LINES = re.compile(r"^(doanalyses:\s*pause requested|(run )?simulation interrupted)$", re.I)
+
+
+def _only_pauses(err: NgspiceError) -> bool:
+    """True when a plain NgspiceError's ngspice words are only breakpoint pauses (a good run with `stop when`)."""
+    lines = [l.strip() for l in err.message.splitlines() if l.strip()]
+    return (type(err) is NgspiceError and err.summary == "ngspice reported an error" and bool(lines)
+            and all(_PAUSE_LINES.match(l) for l in lines))
+
+
+def _result_after_pauses(err: NgspiceError, vectors: list[str] | None) -> SimResult:
+    """The SimResult of a good run that run_deck rejected for its breakpoint pauses (raw file read here)."""
+    deck_path = err.deck_path
+    raw_path = deck_path.with_suffix(".raw") if deck_path is not None else None
+    if raw_path is None or not raw_path.is_file():
+        raise err
+    plots = read_raw(raw_path)
+    if not plots or not plots[-1][1]:
+        raise err
+    vecs = plots[-1][1]
+    missing = [v for v in (vectors or []) if v.lower() not in vecs]
+    if missing:
+        raise NgspiceError(f"vector(s) {missing} not in ngspice's results; available: {sorted(vecs)}",
+                           deck_path=deck_path, log_path=err.log_path)
+    log = err.log_path.read_text() if err.log_path is not None and err.log_path.is_file() else ""
+    warnings = [l.strip() for l in log.splitlines() if l.strip().lower().startswith("warning")]
+    return SimResult(vectors=vecs, log=log, wall_s=math.nan, deck_path=deck_path, log_path=err.log_path,
+                     raw_path=raw_path, scale=next(iter(vecs)), plots=plots, warnings=warnings)
+
+
 class BatchNgspice:
-    """``ngspice -b`` as a child process per deck (generator/spice/ngspice.py:run_deck)."""
+    """``ngspice -b`` as a child process per deck (generator/spice/ngspice.py:run_deck).
+
+    A deck that pauses at ``stop when`` breakpoints (the fast column deck) makes ngspice print "doAnalyses: pause
+    requested", which run_deck takes for an error: such a run is accepted here and its raw file read."""
 
     def run(self, deck_text: str, workdir: Path, *, name: str, timeout_s: float, vectors: list[str] | None = None,
             allow_singular: bool = False) -> SimResult:
-        return run_deck(deck_text, workdir, name=name, timeout_s=timeout_s, vectors=vectors,
-                        allow_singular=allow_singular)
+        t0 = time.monotonic()
+        try:
+            return run_deck(deck_text, workdir, name=name, timeout_s=timeout_s, vectors=vectors,
+                            allow_singular=allow_singular)
+        except NgspiceError as err:
+            if not _only_pauses(err):
+                raise
+            res = _result_after_pauses(err, vectors)
+            res.wall_s = time.monotonic() - t0
+            return res
 
 
 class Simulation:
