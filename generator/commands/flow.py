@@ -81,6 +81,18 @@ def _params(profile_path: Path, corner: Optional[str], temp: Optional[float],
         raise InputError(str(exc)) from None
 
 
+def _prepare(model: Path, out: Path, opts, profile: Optional[Path], corner, temp, c_m_ff, scale_opts):
+    """Every check verify and build make before any work (exit 2 on bad input): (profile path, profile, circuit
+    parameters, given scales or None)."""
+    profile_path = resolve_profile(profile)
+    prof, params = _params(profile_path, corner, temp, c_m_ff, model)
+    scales = _scales(*scale_opts)
+    _check_model(model, opts, calibrating=scales is None)
+    _check_out(out, model, profile_path)
+    ngspice_path()  # NgspiceNotFound (exit 2) says how to install it
+    return profile_path, prof, params, scales
+
+
 def _scales(scale: Optional[float], scale_pos: Optional[float], scale_neg: Optional[float]):
     if scale is None and scale_pos is None and scale_neg is None:
         return None
@@ -318,12 +330,8 @@ def register(app: typer.Typer) -> None:
             opts = _options(n_samples=samples, flow=flow, mode=mode, calib_samples=calib_samples, search=search,
                             timeout_s=timeout, clip=clip, columns_per_layer=columns_per_layer, model_e_dis=model_e_dis,
                             model_e=model_e, model_effects=model_effects)
-            profile_path = resolve_profile(profile)
-            prof, params = _params(profile_path, corner, temp, c_m_ff, model)
-            scales = _scales(scale, scale_pos, scale_neg)
-            _check_model(model, opts, calibrating=scales is None)
-            _check_out(out, model, profile_path)
-            ngspice_path()  # NgspiceNotFound (exit 2) says how to install it
+            profile_path, prof, params, scales = _prepare(model, out, opts, profile, corner, temp, c_m_ff,
+                                                          (scale, scale_pos, scale_neg))
             # 2) calibrate, map once, verify; the bundle replaces --out when complete
             with _executor(executor, workers, address) as ex:
                 parasitics, info = _extracted(model, prof, params, opts) if post_layout else (None, None)
@@ -368,12 +376,8 @@ def register(app: typer.Typer) -> None:
             opts = _options(n_samples=samples, flow=flow, mode=mode, calib_samples=calib_samples, search=search,
                             timeout_s=timeout, clip=clip, columns_per_layer=columns_per_layer, model_e_dis=model_e_dis,
                             model_effects=model_effects)
-            profile_path = resolve_profile(profile)
-            prof, params = _params(profile_path, corner, temp, c_m_ff, model)
-            scales = _scales(scale, scale_pos, scale_neg)
-            _check_model(model, opts, calibrating=scales is None)
-            _check_out(out, model, profile_path)
-            ngspice_path()  # NgspiceNotFound (exit 2) says how to install it
+            profile_path, prof, params, scales = _prepare(model, out, opts, profile, corner, temp, c_m_ff,
+                                                          (scale, scale_pos, scale_neg))
             with _executor(executor, workers, address) as ex, R.staged_bundle(out) as stage:
                 # 2) calibrate the current scale(s) on training samples
                 t = time.monotonic()

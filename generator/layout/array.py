@@ -78,11 +78,10 @@ def build_layer(name: str, signs_in_rows: list[list[int]], w: float, l: float, c
 
 
 def label(c: gf.Component, text: str, x: float, y: float, layer: tuple[int, int], half: float = 0.07) -> None:
-    """A pin: small rectangle on the pin layer of ``layer`` plus a text label there (LVS net name)."""
-    pin = L.PIN_OF[layer]
+    """A pin: small rectangle on the pin layer of ``layer`` plus a text label there (the project's LVS reads it) and
+    on the label layer (xx/5: where the official sky130 decks read net names)."""
     kc = c.kdb_cell
-    li = c.kcl.layout.layer(*pin)
-    dbu = c.kcl.dbu
+    li = c.kcl.layout.layer(*L.PIN_OF[layer])
     kc.shapes(li).insert(kdb.DBox(x - half, y - half, x + half, y + half))
     kc.shapes(li).insert(kdb.DText(text, kdb.DTrans(x, y)))
-    del dbu
+    kc.shapes(c.kcl.layout.layer(*L.LABEL_OF[layer])).insert(kdb.DText(text, kdb.DTrans(x, y)))

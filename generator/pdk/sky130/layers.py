@@ -61,6 +61,9 @@ LAYERS: dict[str, tuple[int, int]] = {
 #: pin layer of each routing layer (labels for LVS go on the pin layer)
 PIN_OF = {LI1: LI1_PIN, MET1: MET1_PIN, MET2: MET2_PIN, MET3: MET3_PIN, MET4: MET4_PIN, MET5: MET5_PIN, POLY: POLY_PIN}
 
+#: label (text-only) layer of each routing layer: where sky130's official KLayout/magic decks read net names
+LABEL_OF = {LI1: LI1_LABEL, MET1: MET1_LABEL, MET2: MET2_LABEL, MET3: MET3_LABEL, MET4: MET4_LABEL, MET5: MET5_LABEL}
+
 #: database unit: 1 nm; manufacturing grid 5 nm (rule x.1b)
 DBU_UM = 0.001
 GRID_UM = 0.005
