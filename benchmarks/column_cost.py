@@ -6,17 +6,19 @@ column of ``trained_models/digits``. Variants per column (generator/spice/fast.p
 
 * ``today``: ``render_column_testbench`` as the verification runs it (X instances, ``OPTIONS`` throughout, to the
   end of the firing phase);
-* ``fast``: ``fast=True`` (synapse FETs as M lines on shared cards; reltol 1e-4 in reset and accumulation,
-  reltol 1e-6 chgtol 1e-16 from 20 ns before its end; stop once the neuron fired);
-* ``ref``: ``FastDeck.reference()``: the same shared cards, reltol 1e-6 chgtol 1e-16 throughout, to the end
+* ``fast``: ``fast=True`` (synapse FETs as M lines on shared cards, rbodymod=0; reltol 3e-4 in reset and accumulation,
+  reltol 1e-6 chgtol 1e-16 from 5 ns before its end; stop once the neuron fired);
+* ``ref``: ``FastDeck.reference()``: shared cards (SkyWater's, unchanged), reltol 1e-6 chgtol 1e-16 throughout, to the end
   (the M lines change the spike time by < 0.01 ns at this tolerance: ``ref_x``, measured on the small column);
 * extra variants with ``--variants``: ``ref_x`` (X instances at reference tolerance), ``shared`` (M lines at
   today's settings), ``sched`` (X instances with the schedule).
 
 Each variant runs in its own forked worker; CPU s = the worker's getrusage(RUSAGE_CHILDREN) user+sys delta (the
-ngspice child), memory = that child's peak resident set (VmHWM polled from /proc; ru_maxrss would include the forking Python). Spike error = spike time - the reference's (ns).
+ngspice child), memory = that child's peak resident set (VmHWM polled from /proc; ru_maxrss would include the
+forking Python). Spike error = spike time - the reference's (ns).
 
-    .venv/bin/python benchmarks/column_cost.py [--json] [--quick] [--columns 64,400,784] [--variants today,fast,ref]
+    .venv/bin/python benchmarks/column_cost.py [--json] [--quick] [--columns 64,400,784|none] [--variants today,fast,ref]
+                                               [--backends N]
 
 ``--quick``: only the 64-input column. The last line printed is a JSON object
 ``{"cpu_s_784": ..., "speedup_784": ..., "max_dt_ns": ...}`` (null where a column was not measured).
@@ -60,7 +62,7 @@ def variant_spec(name: str):
         "fast": True,
         "ref": FastDeck.reference(),
         "ref_x": FastDeck.reference(shared_models=False),
-        "shared": FastDeck(schedule=False, options=OPTIONS, stop_on_spike=False),
+        "shared": FastDeck(schedule=False, options=OPTIONS, stop_on_spike=False, card_overrides=()),
         "sched": FastDeck(shared_models=False),
     }[name]
 
@@ -133,14 +135,15 @@ class ChildPeak:
         self._thread.join()
 
 
-def _run(col: dict, variant: str, workdir: str, q) -> None:
+def _run(col: dict, variant: str, workdir: str, q, spec=None) -> None:
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     design = col["design"]
     p = design.params
     try:
         with Simulation(p.corner, workdir) as sim:
             deck = nl.render_column_testbench(design, col["layer"], col["neuron"], col["times"],
-                                              lib=sim.library.name, fast=variant_spec(variant))
+                                              lib=sim.library.name,
+                                              fast=variant_spec(variant) if spec is None else spec)
             with ChildPeak() as peak:
                 res = sim.run(deck, name=f"col_{variant}", timeout_s=3600)
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -154,13 +157,45 @@ def _run(col: dict, variant: str, workdir: str, q) -> None:
         q.put({"error": f"{type(e).__name__}: {str(e).splitlines()[0]}"})
 
 
-def run_variant(col: dict, variant: str, workdir: Path) -> dict:
+def run_variant(col: dict, variant: str, workdir: Path, spec=None) -> dict:
+    """Run one variant (or ``spec``, a FastDeck, under the name ``variant``) in a forked worker."""
     ctx = mp.get_context("fork")
     q = ctx.Queue()
-    proc = ctx.Process(target=_run, args=(col, variant, str(workdir), q))
+    proc = ctx.Process(target=_run, args=(col, variant, str(workdir), q, spec))
     proc.start()
     out = q.get()
     proc.join()
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ back-ends
+def backend_overhead(n_runs: int, root: Path) -> dict:
+    """Per-simulation cost of BatchNgspice vs SharedNgspice on a small deck: ``n_runs`` runs of one Iris column
+    (today's deck) through Simulation.run each; wall s per run (mean of all but the first: the shared child's
+    start is paid once) and CPU s per run (this process + children: getrusage SELF + CHILDREN deltas; the
+    shared child is a child)."""
+    from generator.spice.sim import BatchNgspice, SharedNgspice
+
+    design = map_model(REPO / "trained_models" / "iris", DeviceProfile.load(PROFILE))
+    rng = np.random.default_rng(0)
+    t_in = np.where(rng.uniform(size=design.layers[0].n_in) < 0.2, 1.0, rng.uniform(size=design.layers[0].n_in))
+    out = {}
+    for tag, backend in (("batch", BatchNgspice()), ("shared", SharedNgspice())):
+        with Simulation("tt", root / f"backend_{tag}", backend=backend) as sim:
+            deck = nl.render_column_testbench(design, 0, 0, t_in, lib=sim.library.name)
+            first = time.monotonic()
+            sim.run(deck, name="warm")
+            first = time.monotonic() - first
+            r0 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+            t0 = time.monotonic()
+            for k in range(n_runs):
+                sim.run(deck, name=f"run{k}")
+            wall = (time.monotonic() - t0) / n_runs
+        if hasattr(backend, "close"):
+            backend.close()  # reaps the shared child, so its CPU time is in RUSAGE_CHILDREN
+        r1 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        cpu = sum((b.ru_utime - a.ru_utime) + (b.ru_stime - a.ru_stime) for a, b in zip(r0, r1)) / n_runs
+        out[tag] = {"first_run_s": first, "wall_s_per_run": wall, "cpu_s_per_run": cpu}
     return out
 
 
@@ -170,9 +205,11 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="only the 64-input digits column")
     ap.add_argument("--columns", default="64,400,784", help="column sizes (of 64, 400, 784)")
     ap.add_argument("--variants", default="today,fast,ref", help="today,fast,ref[,ref_x,shared,sched]")
+    ap.add_argument("--backends", type=int, default=0, metavar="N",
+                    help="also time N runs of an Iris column on the batch and the shared-library back-ends")
     ap.add_argument("--keep", default="", help="folder for the decks and logs (default: a temporary folder)")
     args = ap.parse_args(argv)
-    sizes = [64] if args.quick else [int(s) for s in args.columns.split(",") if s]
+    sizes = [64] if args.quick else [] if args.columns == "none" else [int(s) for s in args.columns.split(",") if s]
     variants = [v for v in args.variants.split(",") if v]
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="column_cost-"))
     rows = []
@@ -206,6 +243,14 @@ def main(argv=None) -> int:
                                           None)
         summary[f"dt_today_ns_{n}"] = next((r["err_ns"] for r in rows if r["column"] == n
                                             and r["variant"] == "today"), None)
+    if args.backends:
+        bo = backend_overhead(args.backends, root)
+        print(f"# back-end overhead, {args.backends} runs of an Iris column (today's deck):")
+        for tag, r in bo.items():
+            print(f"{tag:>8}: first run {r['first_run_s']:.2f} s, then {r['wall_s_per_run']:.3f} s wall and "
+                  f"{r['cpu_s_per_run']:.3f} CPU s per run")
+        summary["backend_wall_s"] = {k: v["wall_s_per_run"] for k, v in bo.items()}
+        summary["backend_cpu_s"] = {k: v["cpu_s_per_run"] for k, v in bo.items()}
     if args.json:
         for r in rows:
             print(json.dumps(r))

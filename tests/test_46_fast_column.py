@@ -1,0 +1,99 @@
+"""The fast column deck (issue 14, opt-in): synapse FETs as M lines on shared sky130 cards and a tolerance
+schedule (loose accumulation, reltol 1e-6 chgtol 1e-16 from 5 ns before its end, stop once fired).
+
+One 64-input digits output column (test sample 0, the model's own hidden spikes as inputs), three runs with real
+ngspice: today's deck and settings, the fast deck, and the tight-tolerance reference (reltol 1e-6 throughout).
+Budget: ~30 s on the shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generator.circuit.mapping import map_model
+from generator.design import DeviceProfile
+from generator.errors import DesignError
+from generator.spice import netlist as nl
+from generator.spice.fast import FastDeck, shared_fet_models
+from generator.spice.sim import Simulation
+from generator.spice.waveform import crossing_time
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def digits_column():
+    from generator.model.data import load_digits
+    from generator.verify.model_side import model_spike_times
+
+    design = map_model(REPO / "trained_models" / "digits", DeviceProfile.load(REPO / "profiles" / "sky130_tt_27C.json"))
+    times, _ = model_spike_times(REPO / "trained_models" / "digits", load_digits().x_test[:1])
+    t_out = times[2][0]
+    fires = np.where(np.isfinite(t_out) & (t_out < 0.95), t_out, np.inf)
+    neuron = int(np.argmin(np.abs(fires - 0.5)))
+    return design, neuron, [float(t) for t in times[1][0]]
+
+
+def _spike_ns(design, res) -> float:
+    p = design.params
+    fire = nl.phase_schedule(1, p)[0]["fire"]
+    tc = crossing_time(res["time"], res["v(spk)"], p.vdd / 2, rising=True, t_start=fire[0], t_stop=fire[1])
+    return (tc - fire[0]) * 1e9
+
+
+def test_shared_cards_flatten_the_wrapper():
+    f = shared_fet_models("sky130_fd_pr__nfet_01v8", 1.0, 0.25, prefix="fs_nfet")
+    params = dict(f.params)
+    assert params["fs_nfet_w"] == "1" and params["fs_nfet_l"] == "0.25"
+    assert "fs_nfet_swx_vth" in params and "fs_nfet_l" in params["fs_nfet_swx_vth"]  # renamed inside expressions
+    assert f.model == "fs_nfet_nshort_model" and all(c.name.startswith("fs_nfet_nshort_model.") for c in f.cards)
+    assert 1 <= len(f.cards) <= 4  # only the bins whose L/W range holds W = 1, L = 0.25 (boundaries shared)
+    inst = dict(f.instance)
+    assert inst["l"] == "{fs_nfet_l}" and "fs_nfet_swx_vth" in inst["delvto"]
+
+
+def test_fast_deck_is_opt_in_and_well_formed(digits_column):
+    design, neuron, t_in = digits_column
+    default = nl.render_column_testbench(design, 1, neuron, t_in)
+    assert default == nl.render_column_testbench(design, 1, neuron, t_in, fast=False)
+    assert "synapse_pos\nMNM" not in default and "stop when" not in default
+    fast = nl.render_column_testbench(design, 1, neuron, t_in, fast=True)
+    assert "\nMNM col" not in fast and "\nMNM mem bias x vss fs_nfet_nshort_model" in fast
+    assert "stop when time > 1.995e-06" in fast and "option reltol=1e-6 chgtol=1e-16" in fast
+    assert "stop when v(spk) > 1.71" in fast
+    ref = nl.render_column_testbench(design, 1, neuron, t_in, fast=FastDeck.reference())
+    assert ".option method=gear reltol=1e-6 chgtol=1e-16" in ref and "stop when" not in ref
+    with pytest.raises(DesignError, match="probe mode"):
+        nl.render_column_testbench(design, 1, neuron, t_in, fast=True, hold_v0=True)
+
+
+@pytest.mark.ngspice
+def test_fast_deck_matches_today_and_is_closer_to_the_tight_reference(digits_column, tmp_path):
+    design, neuron, t_in = digits_column
+    out = {}
+    with Simulation(design.params.corner, tmp_path) as sim:
+        for name, fast in (("today", False), ("fast", True), ("ref", FastDeck.reference())):
+            deck = nl.render_column_testbench(design, 1, neuron, t_in, lib=sim.library.name, fast=fast)
+            res = sim.run(deck, name=f"col_{name}", timeout_s=300)
+            out[name] = (_spike_ns(design, res), res)
+    today, fast, ref = out["today"][0], out["fast"][0], out["ref"][0]
+    assert all(math.isfinite(x) for x in (today, fast, ref)), (today, fast, ref)
+    # the fast deck stops once the neuron fired: its waveform ends within the firing phase
+    assert out["fast"][1]["time"][-1] < nl.phase_schedule(1, design.params)[0]["fire"][1]
+    assert abs(fast - ref) <= 0.1, f"fast {fast:.4f} ns vs reference {ref:.4f} ns"
+    assert abs(fast - ref) <= abs(today - ref), (today, fast, ref)
+    # today's deck is itself not converged (TOOLCHAIN.md: up to +0.55 ns, born at the switch-off step); the fast
+    # deck agrees with it to within that error + 0.1 ns (measured here: today +0.62 ns, fast +0.003 ns vs ref)
+    assert abs(fast - today) <= abs(today - ref) + 0.1, (today, fast, ref)
+
+
+def test_fast_cards_drop_only_the_body_network(digits_column):
+    design, neuron, t_in = digits_column
+    fast = nl.render_column_testbench(design, 1, neuron, t_in, fast=True)
+    ref = nl.render_column_testbench(design, 1, neuron, t_in, fast=FastDeck.reference())
+    assert "rbodymod = 0" in fast and "rbodymod = 1" not in fast
+    assert "rbodymod = 1" in ref and "rbodymod = 0" not in ref
