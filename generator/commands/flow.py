@@ -296,6 +296,9 @@ def register(app: typer.Typer) -> None:
         search=typer.Option("secant", "--search", help="scale search: secant (bottom-up: root of the mean error, "
                             "then 1 %% steps, ~6 evaluations; top-down: Gauss-Newton on the spike-time residuals, "
                             "~16) | grid (coarse-to-fine grid: ~15 bottom-up, ~80 top-down)"),
+        sim_settings=typer.Option("converged", "--sim-settings", help="ngspice settings: converged (network "
+                                  "testbenches at reltol 1e-6, columns as the fast deck: spike times within ~0.01 ns "
+                                  "of a tighter run) | legacy (reltol 1e-4: faster networks, up to +0.6 ns off)"),
         allow_failures=typer.Option(False, "--allow-failures", help="exit 0 even when some samples could not be "
                                     "simulated (the report lists them); default: exit 1"),
         as_json=typer.Option(False, "--json", help='print {"rmse_ns","max_abs_ns","class_agreement","n_samples","flow"} as the last line'),
@@ -316,7 +319,7 @@ def register(app: typer.Typer) -> None:
         clip: bool = common["clip"], model_e_dis: str = common["model_e_dis"], search: str = common["search"],
         model_e: str = common["model_e"], model_effects: str = common["model_effects"],
         c_m_ff: Optional[float] = common["c_m_ff"], allow_failures: bool = common["allow_failures"],
-        post_layout: bool = typer.Option(False, "--post-layout", help="verify the drawn silicon: draw the Design, "
+        sim_settings: str = common["sim_settings"], post_layout: bool = typer.Option(False, "--post-layout", help="verify the drawn silicon: draw the Design, "
                                          "extract its wiring capacitance (imcgen pex) onto the netlist's nets and "
                                          "calibrate and verify that post-layout circuit"),
         as_json: bool = common["as_json"],
@@ -329,7 +332,7 @@ def register(app: typer.Typer) -> None:
             # 1) everything that can be checked, before any work
             opts = _options(n_samples=samples, flow=flow, mode=mode, calib_samples=calib_samples, search=search,
                             timeout_s=timeout, clip=clip, columns_per_layer=columns_per_layer, model_e_dis=model_e_dis,
-                            model_e=model_e, model_effects=model_effects)
+                            model_e=model_e, model_effects=model_effects, sim_settings=sim_settings)
             profile_path, prof, params, scales = _prepare(model, out, opts, profile, corner, temp, c_m_ff,
                                                           (scale, scale_pos, scale_neg))
             # 2) calibrate, map once, verify; the bundle replaces --out when complete
@@ -357,7 +360,7 @@ def register(app: typer.Typer) -> None:
         columns_per_layer: Optional[int] = common["columns_per_layer"], timeout: float = common["timeout"],
         clip: bool = common["clip"], model_e_dis: str = common["model_e_dis"], search: str = common["search"],
         model_effects: str = common["model_effects"], c_m_ff: Optional[float] = common["c_m_ff"],
-        layout: bool = typer.Option(True, "--layout/--no-layout", help="write the GDS and run DRC"),
+        sim_settings: str = common["sim_settings"], layout: bool = typer.Option(True, "--layout/--no-layout", help="write the GDS and run DRC"),
         post_layout: bool = typer.Option(True, "--post-layout/--no-post-layout", help="also extract the bundle's "
                                          "GDS (signoff/pex.json) and calibrate and verify that post-layout circuit "
                                          "(verify_post_layout/); needs --layout"),
@@ -375,7 +378,7 @@ def register(app: typer.Typer) -> None:
             # 1) everything that can be checked, before any work
             opts = _options(n_samples=samples, flow=flow, mode=mode, calib_samples=calib_samples, search=search,
                             timeout_s=timeout, clip=clip, columns_per_layer=columns_per_layer, model_e_dis=model_e_dis,
-                            model_effects=model_effects)
+                            model_effects=model_effects, sim_settings=sim_settings)
             profile_path, prof, params, scales = _prepare(model, out, opts, profile, corner, temp, c_m_ff,
                                                           (scale, scale_pos, scale_neg))
             with _executor(executor, workers, address) as ex, R.staged_bundle(out) as stage:

@@ -51,7 +51,7 @@ from generator.design import NEURON_SIZES, CircuitParams, Design, NeuronDesign
 from generator.errors import DesignError
 from generator.io import atomic_write_text, dump_json
 from generator.pdk import sky130
-from generator.spice.fast import FastDeck, fast_context
+from generator.spice.fast import REFERENCE_OPTIONS, FastDeck, fast_context
 from generator.spice.templates import render
 
 #: rise/fall time of every digital stimulus edge (s); edges are centred on their nominal time
@@ -61,6 +61,9 @@ TSTEP_S = 1e-9
 TMAX_S = 1e-8
 #: ngspice options of the testbenches
 OPTIONS = "method=gear reltol=1e-4 chgtol=1e-16"
+#: ngspice options whose spike times are converged (within 0.006 ns of an even tighter run; TOOLCHAIN.md): the
+#: verification's network testbenches (the written bundle keeps OPTIONS so it runs as fast as before)
+OPTIONS_CONVERGED = REFERENCE_OPTIONS
 DATA_FILE = "testbench.dat"
 
 
@@ -323,7 +326,8 @@ def _input_times(design: Design, sample_spikes) -> np.ndarray:
 
 def render_testbench(design: Design, sample_spikes: Sequence[float] | None = None, *, corner: str | None = None,
                      lib: str = sky130.LIBRARY_NAME, netlist_file: str | None = None, sample_note: str = "",
-                     data_file: str = DATA_FILE, deck_name: str = "testbench.spice", save_supply: bool = False) -> str:
+                     data_file: str = DATA_FILE, deck_name: str = "testbench.spice", save_supply: bool = False,
+                     options: str = OPTIONS) -> str:
     """Text of the network testbench for one sample (input spike times in model units; None = all at t = 0).
 
     ``save_supply``: also save the DC rails' currents (:func:`supply_vectors`; for energy per inference). Off by
@@ -361,7 +365,7 @@ def render_testbench(design: Design, sample_spikes: Sequence[float] | None = Non
     ctx["top"]["nets"] = nets
     ctx.update(rails=rails(p), pwls=pwls, biases=biases, saves=saves, lib=lib, corner=corner, parasitics=design.parasitics,
                netlist_file=netlist_file or f"{ctx['top']['subckt']}.spice", tstep=TSTEP_S, tstop=tstop,
-               tmax=TMAX_S, options=OPTIONS, data_file=data_file, sample_note=sample_note, deck_name=deck_name)
+               tmax=TMAX_S, options=options, data_file=data_file, sample_note=sample_note, deck_name=deck_name)
     return render("netlist/testbench.j2", **ctx)
 
 
@@ -430,8 +434,10 @@ def render_column_testbench(design: Design, layer_index: int, neuron_index: int,
 
 # ---------------------------------------------------------------------------------------------- files
 def write_netlist(design: Design, out_dir: str | os.PathLike, *, sample_spikes: Sequence[float] | None = None,
-                  corner: str | None = None, sample_note: str = "") -> dict[str, Path]:
+                  corner: str | None = None, sample_note: str = "", options: str = OPTIONS) -> dict[str, Path]:
     """Write ``<name>.spice``, ``testbench.spice``, ``<name>.cdl``, ``schedule.json`` and the model library.
+
+    ``options``: the testbench's ngspice options (OPTIONS; the verification uses OPTIONS_CONVERGED).
 
     Returns {"netlist", "testbench", "cdl", "schedule", "models"} -> Path. Byte-identical for equal inputs (the
     model library is written by pdk.sky130.write_model_library and holds this installation's absolute paths).
@@ -448,7 +454,7 @@ def write_netlist(design: Design, out_dir: str | os.PathLike, *, sample_spikes: 
     texts = {
         "netlist": render_network(design),
         "testbench": render_testbench(design, sample_spikes, corner=corner, netlist_file=paths["netlist"].name,
-                                      sample_note=sample_note),
+                                      sample_note=sample_note, options=options),
         "cdl": render_cdl(design),
         "schedule": dump_json({
             "t_phase_s": design.params.t_phase, "rise_s": RISE_S, "data_file": DATA_FILE,

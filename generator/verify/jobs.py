@@ -56,6 +56,7 @@ class SimJob:
     layer: int | None = None  # column mode: 0-based spiking layer
     neuron: int | None = None  # column mode: neuron index in that layer
     keep_traces: bool = False
+    converged: bool = True  # converged simulator settings (network: OPTIONS_CONVERGED; column: the fast deck)
 
 
 @dataclass
@@ -95,7 +96,8 @@ def run_job(job: SimJob) -> SimOutcome:
     sim = Simulation(p.corner, job.workdir)  # the job's own folder: kept (the bundle keeps failed/worst decks)
     if job.layer is None:  # the whole pipelined network
         nl.write_netlist(design, sim.workdir, sample_spikes=job.input_times,
-                         sample_note=f"verified sample {job.sample}")
+                         sample_note=f"verified sample {job.sample}",
+                         options=nl.OPTIONS_CONVERGED if job.converged else nl.OPTIONS)
         deck = (sim.workdir / "testbench.spice").read_text()
         res = sim.run(deck, name="testbench", timeout_s=job.timeout_s)
         sched = nl.phase_schedule(len(design.layers), p)
@@ -110,7 +112,8 @@ def run_job(job: SimJob) -> SimOutcome:
             times.append(row)
     else:  # one neuron and its column, driven by the model's spike times of the previous layer
         name = f"col_l{job.layer}_n{job.neuron}"
-        deck = nl.render_column_testbench(design, job.layer, job.neuron, job.input_times, lib=sim.library.name)
+        deck = nl.render_column_testbench(design, job.layer, job.neuron, job.input_times, lib=sim.library.name,
+                                          fast=job.converged)
         res = sim.run(deck, name=name, timeout_s=job.timeout_s)
         sched = nl.phase_schedule(1, p)[0]
         t = res["time"]
@@ -134,12 +137,13 @@ def _columns_for(n_out: int, limit: int | None) -> list[int]:
 
 def build_jobs(design: Design, times: list[np.ndarray], mode: str, workroot: Path, *, timeout_s: float,
                sample_timeouts: dict[int, float] | None = None, keep_traces: bool = False,
-               columns_per_layer: int | None = None, tag: str = "") -> list[SimJob]:
+               columns_per_layer: int | None = None, tag: str = "", converged: bool = True) -> list[SimJob]:
     """Jobs for every sample (network mode) or every (sample, layer, neuron) column (column mode).
 
     ``times``: the model's spike times [input, layer 1, ..., output], arrays [B, N]. Column jobs of layer k take
     ``times[k]`` (the model's spikes into that layer) as their input. ``timeout_s`` (s) per deck, overridden
-    per sample position by ``sample_timeouts``.
+    per sample position by ``sample_timeouts``. ``converged``: simulator settings whose spike times are converged
+    (:attr:`SimJob.converged`); False: the faster legacy settings (up to +0.6 ns off, benchmarks/column_cost.py).
     """
     sample_timeouts = sample_timeouts or {}
     jobs = []
@@ -148,14 +152,14 @@ def build_jobs(design: Design, times: list[np.ndarray], mode: str, workroot: Pat
         tmo = float(sample_timeouts.get(s, timeout_s))
         if mode == "network":
             jobs.append(SimJob(design, s, [float(x) for x in times[0][s]], str(workroot / f"{tag}s{s:04d}"), tmo,
-                               keep_traces=keep_traces))
+                               keep_traces=keep_traces, converged=converged))
         else:
             last = len(design.layers) - 1
             for k, layer in enumerate(design.layers):
                 for i in _columns_for(layer.n_out, None if k == last else columns_per_layer):
                     jobs.append(SimJob(design, s, [float(x) for x in times[k][s]],
                                        str(workroot / f"{tag}s{s:04d}" / f"l{k}_n{i:04d}"), tmo, layer=k, neuron=i,
-                                       keep_traces=keep_traces and k == last))
+                                       keep_traces=keep_traces and k == last, converged=converged))
     return jobs
 
 

@@ -123,7 +123,7 @@ def verify(design: Design, model_dir: str | os.PathLike, *, profile: str | os.Pa
     shutil.rmtree(work, ignore_errors=True)
     jobs = build_jobs(design, run.times, mode, work, timeout_s=options.timeout_s,
                       sample_timeouts=dict(options.sample_timeouts or {}), keep_traces=options.plots,
-                      columns_per_layer=options.columns_per_layer)
+                      columns_per_layer=options.columns_per_layer, converged=options.sim_settings == "converged")
     with _executor(executor) as ex:
         t_sim = time.monotonic()
         results = ex.map(run_job, jobs, label="verify")
@@ -150,7 +150,8 @@ def verify(design: Design, model_dir: str | os.PathLike, *, profile: str | os.Pa
                                    "switch_step": eff["switch_step"] is not None, "fire_delay": eff["fire_delay"],
                                    "driven_step": eff.get("driven_step") is not None},
                   "per_synapse_e": reversal_summary(reversal) if reversal is not None else None},
-        "flow": options.flow, "mode": mode, "corner": design.params.corner, "temp": design.params.temp,
+        "flow": options.flow, "mode": mode, "sim_settings": options.sim_settings, "corner": design.params.corner,
+        "temp": design.params.temp,
         "params": dataclasses.asdict(design.params),
         "profile": {"e_pos": profile.e_pos, "e_neg": profile.e_neg, "e_dis": profile.e_dis,
                     "corner": profile.corner, "temp": profile.temp},

@@ -27,6 +27,9 @@ MODEL_E_DIS = ("card", "profile", "ideal")
 #: scale searches: secant (bottom-up: root of the mean error; top-down: Gauss-Newton on the residuals), grid
 #: (bottom-up: 1-D coarse-to-fine grid; top-down: 2-D grid, ~80 evaluations)
 SEARCHES = ("secant", "grid")
+#: simulator settings: converged (network testbenches at reltol 1e-6, columns as the fast deck; spike times within
+#: ~0.006 ns of a tighter run) or legacy (reltol 1e-4: up to +0.6 ns of simulator error, benchmarks/column_cost.py)
+SIM_SETTINGS = ("converged", "legacy")
 #: networks with at most this many synapses are simulated whole (``mode="auto"``); bigger ones column by column
 NETWORK_MODE_MAX_SYNAPSES = 2000
 
@@ -78,6 +81,7 @@ class VerifyOptions:
     model_e_dis: str | float | None = "card"
     model_e: str = "global"
     model_effects: str = "card"
+    sim_settings: str = "converged"
 
     def __post_init__(self) -> None:
         _choice("flow", self.flow, FLOWS)
@@ -85,6 +89,7 @@ class VerifyOptions:
         _choice("model_e", self.model_e, MODEL_E)
         _choice("model_effects", self.model_effects, MODEL_EFFECTS)
         _choice("search", self.search, SEARCHES)
+        _choice("sim_settings", self.sim_settings, SIM_SETTINGS)
         if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, int) or self.n_samples < 1:
             raise VerifyInputError(f"--samples {self.n_samples!r}: verify at least 1 test sample (e.g. --samples 10)")
         if isinstance(self.calib_samples, bool) or not isinstance(self.calib_samples, int) or self.calib_samples < 1:
