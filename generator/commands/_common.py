@@ -213,13 +213,7 @@ def check_out_dir(path: Path, option: str = "--out") -> Path:
     if path.exists() and not path.is_dir():
         raise InputError(f"{option} {path} is an existing file, not a folder; pass a folder path (it is created "
                          "if missing), or move the file away")
-    base = _nearest_existing(path)
-    if not base.is_dir():
-        raise InputError(f"{option} {path}: {base} is a file, so the folder cannot be created there; choose "
-                         "another path")
-    if not _writable_folder(base):
-        raise InputError(f"{option} {path}: {base} is not writable; choose a folder you can write to "
-                         "(or fix its permissions)")
+    _check_creatable(path, path, option, "the folder cannot be created there", "a folder")
     return path
 
 
@@ -229,14 +223,18 @@ def check_out_file(path: Path, option: str = "--out", example: str = "report.jso
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{option} {path} is a folder; pass a file path, e.g. {path / example}")
-    base = _nearest_existing(path.parent)
-    if not base.is_dir():
-        raise InputError(f"{option} {path}: {base} is a file, so {path.parent} cannot be a folder; choose "
-                         "another path")
-    if not _writable_folder(base):
-        raise InputError(f"{option} {path}: {base} is not writable; choose a place you can write to "
-                         "(or fix its permissions)")
+    _check_creatable(path, path.parent, option, f"{path.parent} cannot be a folder", "a place")
     return path
+
+
+def _check_creatable(path: Path, folder: Path, option: str, blocked: str, where: str) -> None:
+    """``folder`` (or its nearest existing parent) can hold what ``option`` writes at ``path``; else InputError."""
+    base = _nearest_existing(folder)
+    if not base.is_dir():
+        raise InputError(f"{option} {path}: {base} is a file, so {blocked}; choose another path")
+    if not _writable_folder(base):
+        raise InputError(f"{option} {path}: {base} is not writable; choose {where} you can write to "
+                         "(or fix its permissions)")
 
 
 __all__ = [
