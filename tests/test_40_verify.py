@@ -162,6 +162,11 @@ def test_loop_on_iris_matches_the_model(iris_report):
     assert rep["metrics"]["per_layer"][0]["n_spikes"] == 1  # columns_per_layer=1 in the hidden layer
     assert rep["summary"]["rmse_ns"] < RMSE_BOUND_NS, rep["metrics"]
     assert rep["summary"]["class_agreement"] == 1.0
+    lo, hi = rep["summary"]["class_agreement_ci95"]
+    assert lo < 1.0 == hi  # one sample: the exact interval is wide
+    num = rep["numerical_error"]  # the first output column re-run at reference tolerance
+    assert num["reruns"] == 1 and num["n_spikes"] == 1 and num["failed"] == 0
+    assert num["max_abs_ns"] < 0.05, num  # the fast deck is converged (benchmarks/column_cost.py: ~0.003 ns)
     saved = json.loads((out / "report.json").read_text())
     assert saved["summary"]["n_samples"] == 1 and saved["calibration"]["scale_pos"] == 1.0
     for name in ("spike_scatter.png", "error_histogram.png", "membrane_worst.png"):

@@ -18,7 +18,7 @@ from generator.circuit.mapping import map_model
 from generator.design import DeviceProfile
 from generator.errors import DesignError
 from generator.spice import netlist as nl
-from generator.spice.fast import FastDeck, shared_fet_models
+from generator.spice.fast import FastDeck, lump_inactive, shared_fet_models
 from generator.spice.sim import Simulation
 from generator.spice.waveform import crossing_time
 
@@ -97,3 +97,48 @@ def test_fast_cards_drop_only_the_body_network(digits_column):
     ref = nl.render_column_testbench(design, 1, neuron, t_in, fast=FastDeck.reference())
     assert "rbodymod = 0" in fast and "rbodymod = 1" not in fast
     assert "rbodymod = 1" in ref and "rbodymod = 0" not in ref
+
+
+def _half_idle(t_in):
+    """The column's inputs with every second one never spiking (t = 1)."""
+    return [1.0 if j % 2 else t for j, t in enumerate(t_in)]
+
+
+def test_lump_inactive_groups_by_polarity_and_bias_bin():
+    gates = [(0.41, None), (0.44, None), (0.47, None), (None, 1.22), (None, 1.23), (None, None)]
+    out = lump_inactive(gates, 0.05)
+    by = {(g.stack, None if g.gate_v is None else round(g.gate_v, 4)): g.count for g in out}
+    # NMOS stacks: tied off (3 synapses use their PMOS or none), 0.40-0.45 V bin (0.41, 0.44), 0.45-0.50 (0.47)
+    assert by == {("pos", None): 3, ("pos", 0.425): 2, ("pos", 0.47): 1, ("neg", None): 4, ("neg", 1.225): 2}
+    assert sum(g.count for g in out if g.stack == "pos") == len(gates) == sum(g.count for g in out
+                                                                               if g.stack == "neg")
+    assert [g.stack for g in out] == ["pos"] * 3 + ["neg"] * 2  # deterministic order
+    with pytest.raises(ValueError, match="lump_bin_v"):
+        FastDeck(lump_bin_v=0.0)
+
+
+def test_idle_inputs_are_lumped_in_the_fast_deck_only(digits_column):
+    design, neuron, t_in = digits_column
+    t = _half_idle(t_in)
+    active = [j for j, x in enumerate(t) if nl.input_pwl(x, (1e-6, 2e-6), 1.8, 3e-6) != [(0.0, 0.0), (3e-6, 0.0)]]
+    fast = nl.render_column_testbench(design, 1, neuron, t, fast=True)
+    assert fast.count("\nXSP_") == len(active) and f"\nVIN{1} " not in fast
+    mult = [int(line.rsplit("mult=", 1)[1]) for line in fast.splitlines() if line.startswith(("XLP_", "XLN_"))]
+    assert sum(mult) == 2 * (len(t) - len(active))  # both stacks of every idle synapse, once
+    ref = nl.render_column_testbench(design, 1, neuron, t, fast=FastDeck.reference())
+    assert "\nXLP_" not in ref and ref.count("\nXSP_") == len(t)
+
+
+@pytest.mark.ngspice
+def test_lumped_idle_synapses_keep_the_spike_time(digits_column, tmp_path):
+    """Half the inputs never spike: the lumped fast deck, the fast deck with every synapse drawn and the reference
+    fire within 0.05 ns of each other."""
+    design, neuron, t_in = digits_column
+    t = _half_idle(t_in)
+    out = {}
+    with Simulation(design.params.corner, tmp_path) as sim:
+        for name, fast in (("lumped", True), ("drawn", FastDeck(lump_bin_v=None)), ("ref", FastDeck.reference())):
+            deck = nl.render_column_testbench(design, 1, neuron, t, lib=sim.library.name, fast=fast)
+            out[name] = _spike_ns(design, sim.run(deck, name=f"col_{name}", timeout_s=300))
+    assert all(math.isfinite(x) for x in out.values()), out
+    assert abs(out["lumped"] - out["ref"]) <= 0.05 and abs(out["lumped"] - out["drawn"]) <= 0.05, out

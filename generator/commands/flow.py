@@ -180,10 +180,18 @@ def _print_summary(rep: dict, out: Path, as_json: bool) -> None:
     lines = [f"verified {s['n_samples']}/{m['n_requested']} samples ({rep['flow']}, {rep['mode']} mode, corner "
              f"{rep['corner']}, {rep['temp']} °C); scales +{cal['scale_pos']:.2f} / -{cal['scale_neg']:.2f}"]
     for layer in m["per_layer"]:
-        lines.append(f"  {layer['layer']:>8}: RMSE {layer['rmse_ns']:.3f} ns, max |err| {layer['max_abs_ns']:.3f} ns "
-                     f"over {layer['n_spikes']} spikes")
-    lines.append(f"  class agreement {m['class_agreement']:.3f}, model accuracy {m['model_accuracy']:.3f}, "
-                 f"circuit accuracy {m['circuit_accuracy']:.3f}")
+        lo, hi = layer.get("rmse_ci95_ns") or (math.nan, math.nan)
+        ci = f" (95 % CI {lo:.3f}-{hi:.3f})" if math.isfinite(lo) else ""
+        lines.append(f"  {layer['layer']:>8}: RMSE {layer['rmse_ns']:.3f} ns{ci}, max |err| {layer['max_abs_ns']:.3f} "
+                     f"ns over {layer['n_spikes']} spikes of {layer.get('n_samples', s['n_samples'])} samples")
+    lo, hi = m.get("class_agreement_ci95") or (math.nan, math.nan)
+    lines.append(f"  class agreement {m['class_agreement']:.3f} (95 % CI {lo:.3f}-{hi:.3f}), model accuracy "
+                 f"{m['model_accuracy']:.3f}, circuit accuracy {m['circuit_accuracy']:.3f}")
+    num = rep.get("numerical_error")
+    if num and num.get("max_abs_ns") is not None:
+        lines.append(f"  simulator's numerical error ({num['reruns']} re-run(s) at reference tolerance): max "
+                     f"{num['max_abs_ns']:.4f} ns, rms {num['rms_ns']:.4f} ns over {num['n_spikes']} spikes"
+                     + (f", {num['fired_mismatch']} fired in one run only" if num["fired_mismatch"] else ""))
     for f in rep["failures"]:
         lines.append(f"  FAILED sample {f['sample']}"
                      f"{'' if f['layer'] is None else ' layer %s neuron %s' % (f['layer'], f['neuron'])}: "
@@ -280,7 +288,15 @@ def register(app: typer.Typer) -> None:
         scale_pos=typer.Option(None, "--scale-pos", help="positive-current scale (dimensionless): skips calibration"),
         scale_neg=typer.Option(None, "--scale-neg", help="negative-current scale (dimensionless): skips calibration"),
         columns_per_layer=typer.Option(None, "--columns-per-layer", help="column mode: neurons simulated per hidden "
-                                       "layer (evenly spread; default all; 0 = output layer only)"),
+                                       "layer and test sample, drawn at random (--column-seed); default all; 0 = "
+                                       "output layer only. Every output neuron is always simulated"),
+        data_dir=typer.Option(None, "--data-dir", help="dataset folder (MNIST: holds mnist/; default $IMCGEN_DATA, "
+                              "else ~/.cache/imcgen)"),
+        column_seed=typer.Option(0, "--column-seed", help="column mode: seed of each sample's random draw of hidden "
+                                 "columns (sample s uses numpy default_rng([seed, s]))"),
+        sim_check=typer.Option(1, "--sim-check", help="re-run this many of the verified simulations (output columns, "
+                               "or samples in network mode) at reference tolerance and report the spread: the "
+                               "simulator's own numerical error (0 = skip)"),
         timeout=typer.Option(600.0, "--timeout", help="ngspice timeout per simulation (s)"),
         clip=typer.Option(False, "--clip", help="limit currents beyond the device range instead of failing"),
         model_e_dis=typer.Option("card", "--model-e-dis", help="firing-phase ramp on the model side: card (as "
@@ -315,7 +331,9 @@ def register(app: typer.Typer) -> None:
         address: Optional[str] = common["address"], calib_samples: int = common["calib_samples"],
         mode: str = common["mode"], scale: Optional[float] = common["scale"],
         scale_pos: Optional[float] = common["scale_pos"], scale_neg: Optional[float] = common["scale_neg"],
-        columns_per_layer: Optional[int] = common["columns_per_layer"], timeout: float = common["timeout"],
+        columns_per_layer: Optional[int] = common["columns_per_layer"], column_seed: int = common["column_seed"],
+        sim_check: int = common["sim_check"], data_dir: Optional[Path] = common["data_dir"],
+        timeout: float = common["timeout"],
         clip: bool = common["clip"], model_e_dis: str = common["model_e_dis"], search: str = common["search"],
         model_e: str = common["model_e"], model_effects: str = common["model_effects"],
         c_m_ff: Optional[float] = common["c_m_ff"], allow_failures: bool = common["allow_failures"],
@@ -332,7 +350,8 @@ def register(app: typer.Typer) -> None:
             # 1) everything that can be checked, before any work
             opts = _options(n_samples=samples, flow=flow, mode=mode, calib_samples=calib_samples, search=search,
                             timeout_s=timeout, clip=clip, columns_per_layer=columns_per_layer, model_e_dis=model_e_dis,
-                            model_e=model_e, model_effects=model_effects, sim_settings=sim_settings)
+                            model_e=model_e, model_effects=model_effects, sim_settings=sim_settings,
+                            column_seed=column_seed, sim_check=sim_check, data_dir=None if data_dir is None else str(data_dir))
             profile_path, prof, params, scales = _prepare(model, out, opts, profile, corner, temp, c_m_ff,
                                                           (scale, scale_pos, scale_neg))
             # 2) calibrate, map once, verify; the bundle replaces --out when complete
@@ -357,7 +376,9 @@ def register(app: typer.Typer) -> None:
         calib_samples: int = typer.Option(2, "--calib-samples", help="training samples used to calibrate the current scale(s)"),
         mode: str = common["mode"], scale: Optional[float] = common["scale"],
         scale_pos: Optional[float] = common["scale_pos"], scale_neg: Optional[float] = common["scale_neg"],
-        columns_per_layer: Optional[int] = common["columns_per_layer"], timeout: float = common["timeout"],
+        columns_per_layer: Optional[int] = common["columns_per_layer"], column_seed: int = common["column_seed"],
+        sim_check: int = common["sim_check"], data_dir: Optional[Path] = common["data_dir"],
+        timeout: float = common["timeout"],
         clip: bool = common["clip"], model_e_dis: str = common["model_e_dis"], search: str = common["search"],
         model_effects: str = common["model_effects"], c_m_ff: Optional[float] = common["c_m_ff"],
         sim_settings: str = common["sim_settings"], layout: bool = typer.Option(True, "--layout/--no-layout", help="write the GDS and run DRC"),
@@ -378,7 +399,8 @@ def register(app: typer.Typer) -> None:
             # 1) everything that can be checked, before any work
             opts = _options(n_samples=samples, flow=flow, mode=mode, calib_samples=calib_samples, search=search,
                             timeout_s=timeout, clip=clip, columns_per_layer=columns_per_layer, model_e_dis=model_e_dis,
-                            model_effects=model_effects, sim_settings=sim_settings)
+                            model_effects=model_effects, sim_settings=sim_settings, column_seed=column_seed,
+                            sim_check=sim_check, data_dir=None if data_dir is None else str(data_dir))
             profile_path, prof, params, scales = _prepare(model, out, opts, profile, corner, temp, c_m_ff,
                                                           (scale, scale_pos, scale_neg))
             with _executor(executor, workers, address) as ex, R.staged_bundle(out) as stage:

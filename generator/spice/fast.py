@@ -19,6 +19,11 @@ Why (measured, benchmarks/README.md "SPICE speed"; TOOLCHAIN.md "ngspice speed o
   400-input columns, benchmarks/column_cost.py): accumulation at reltol 1e-4 or 3e-4 and a 2-20 ns lead all stay
   within 0.006 ns; reltol 1e-3 drifts 0.03-0.08 ns (too close to the 0.1 ns budget), trtol 20 another 0.01 ns.
   Today's deck (reltol 1e-4 chgtol 1e-16 throughout) is +0.09..+0.62 ns off on the same columns.
+* Synapses whose input never spikes in this run only load the membrane (junction and overlap capacitance, an off
+  selector's leakage). :func:`lump_inactive` draws them as a few instances with a multiplier ``m``, one per
+  stack polarity and memory-gate bias bin (``FastDeck.lump_bin_v`` wide, at the bin's mean bias): K equal devices
+  in parallel are one device of m = K. A real MNIST image drives 116 of 784 inputs, so this removes ~80 % of the
+  column's transistors. Measured against the reference (every synapse drawn), benchmarks/column_cost.py.
 * The shared synapse cards drop the body-resistance network (``rbodymod=0``, :data:`FAST_CARD_OVERRIDES`): 0.0003 ns
   at reltol 1e-6, ~30 % less CPU at 784 inputs. The reference keeps SkyWater's cards unchanged.
 
@@ -29,6 +34,7 @@ the model card bodies are SkyWater's own lines, copied.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +56,8 @@ TIGHT_LEAD_S = 5e-9
 #: 50-ohm resistors and 3 internal nodes in every FET: 22k equations at 784 inputs). Measured on the 64-input column
 #: at reltol 1e-6: 0.0003 ns; the 784-input fast run 41.9 -> 29.9 CPU s, the same spike to 0.0001 ns
 FAST_CARD_OVERRIDES: tuple[tuple[str, str], ...] = (("rbodymod", "0"),)
+#: width of the memory-gate bias bins in which synapses whose input never spikes are lumped (V; FastDeck.lump_bin_v)
+LUMP_BIN_V = 0.05
 #: the fast deck stops once v(spk) exceeds this fraction of VDD (after the VDD/2 crossing the spike time is read at)
 STOP_FRACTION = 0.95
 
@@ -222,12 +230,44 @@ class FastDeck:
     lead_s: float = TIGHT_LEAD_S
     stop_on_spike: bool = True
     card_overrides: tuple[tuple[str, str], ...] = FAST_CARD_OVERRIDES
+    lump_bin_v: float | None = LUMP_BIN_V
+
+    def __post_init__(self) -> None:
+        if self.lump_bin_v is not None and not (self.lump_bin_v > 0 and self.shared_models):
+            raise ValueError(f"lump_bin_v must be > 0 V (or None) and needs shared_models; got {self.lump_bin_v!r}")
 
     @classmethod
     def reference(cls, shared_models: bool = True) -> "FastDeck":
-        """The tight-tolerance reference: reltol 1e-6 chgtol 1e-16 throughout, run to the end."""
+        """The tight-tolerance reference: reltol 1e-6 chgtol 1e-16 throughout, run to the end, every synapse drawn."""
         return cls(shared_models=shared_models, schedule=False, options=REFERENCE_OPTIONS, stop_on_spike=False,
-                   card_overrides=())
+                   card_overrides=(), lump_bin_v=None)
+
+
+@dataclass(frozen=True)
+class LumpedStack:
+    """``count`` synapse stacks of one polarity (``stack``: "pos" NMOS, "neg" PMOS) whose input never spikes, drawn
+    as one instance of multiplier ``count`` with memory gate at ``gate_v`` (V; None = tied to its off rail)."""
+
+    stack: str
+    gate_v: float | None
+    count: int
+
+
+def lump_inactive(gates: list[tuple[float | None, float | None]], bin_v: float) -> list[LumpedStack]:
+    """Group the stacks of synapses whose input never spikes: ``gates`` holds, per such synapse, its (NMOS, PMOS)
+    memory-gate bias in V (None where that stack is unused and tied off). Stacks of one polarity whose biases fall
+    in one ``bin_v``-wide bin (bins start at 0 V) become one :class:`LumpedStack` at their mean bias; the tied-off
+    ones one per polarity. Order: polarity, then bias (None first), so the deck is deterministic."""
+    groups: dict[tuple[str, int | None], list[float]] = {}
+    for vn, vp in gates:
+        for stack, v in (("pos", vn), ("neg", vp)):
+            key = (stack, None if v is None else int(math.floor(v / bin_v)))
+            groups.setdefault(key, []).append(0.0 if v is None else v)
+    out = []
+    for (stack, b), vs in sorted(groups.items(), key=lambda kv: (kv[0][0] != "pos", kv[0][1] is not None,
+                                                                   kv[0][1] or 0)):
+        out.append(LumpedStack(stack, None if b is None else sum(vs) / len(vs), len(vs)))
+    return out
 
 
 def fast_context(fast: "FastDeck", topo: dict, sz: dict, acc_end_s: float, vdd: float) -> dict:

@@ -51,7 +51,7 @@ from generator.design import NEURON_SIZES, CircuitParams, Design, NeuronDesign
 from generator.errors import DesignError
 from generator.io import atomic_write_text, dump_json
 from generator.pdk import sky130
-from generator.spice.fast import REFERENCE_OPTIONS, FastDeck, fast_context
+from generator.spice.fast import REFERENCE_OPTIONS, FastDeck, fast_context, lump_inactive
 from generator.spice.templates import render
 
 #: rise/fall time of every digital stimulus edge (s); edges are centred on their nominal time
@@ -64,6 +64,8 @@ OPTIONS = "method=gear reltol=1e-4 chgtol=1e-16"
 #: ngspice options whose spike times are converged (within 0.006 ns of an even tighter run; TOOLCHAIN.md): the
 #: verification's network testbenches (the written bundle keeps OPTIONS so it runs as fast as before)
 OPTIONS_CONVERGED = REFERENCE_OPTIONS
+#: ten times tighter than OPTIONS_CONVERGED: the verification report's check of its own numerical error
+OPTIONS_TIGHTER = "method=gear reltol=1e-7 chgtol=1e-17"
 DATA_FILE = "testbench.dat"
 
 
@@ -407,14 +409,26 @@ def render_column_testbench(design: Design, layer_index: int, neuron_index: int,
     sched = phase_schedule(1, p)[0]
     tstop = sched["fire"][1]
     pwls = _controls("", sched, p, tstop)
-    synapses, biases = [], []
+    spec = (FastDeck() if fast is True else fast) if fast else None
+    lump = spec is not None and spec.lump_bin_v is not None
+    synapses, biases, idle = [], [], []
     for j, t in enumerate(times):
         pts = input_pwl(float(t), sched["accumulate"], p.vdd, tstop)
+        bn, bp, src = _bias_nets(design, layer_index, neuron_index, j, top=False)
+        if lump and len(pts) <= 2:  # the input never spikes: lumped below
+            vb = src[0]["value"] if src else None
+            idle.append((vb if bn != "0" else None, vb if bp != "vdd" else None))
+            continue
         pwls += [{"name": f"IN{j}", "node": f"in_{j}", "points": pts},
                  {"name": f"INB{j}", "node": f"inb_{j}", "points": inverted(pts, p.vdd)}]
-        bn, bp, src = _bias_nets(design, layer_index, neuron_index, j, top=False)
         synapses.append({"j": j, "bn": bn, "bp": bp})
         biases += src
+    lumped = []
+    for g, ls in enumerate(lump_inactive(idle, spec.lump_bin_v) if lump else []):
+        node = {"pos": "0", "neg": "vdd"}[ls.stack] if ls.gate_v is None else f"bl{ls.stack[0]}_{g}"
+        if ls.gate_v is not None:
+            biases.append({"name": f"BL{ls.stack[0].upper()}_{g}", "node": node, "value": ls.gate_v})
+        lumped.append({"g": g, "stack": ls.stack, "bias": node, "count": ls.count})
     ctx = {
         **device_context(p, layer.neuron), "rails": rails(p), "pwls": pwls, "biases": biases,
         "synapses": synapses, "lib": lib, "corner": corner, "tstep": TSTEP_S, "tstop": tstop, "tmax": TMAX_S,
@@ -423,11 +437,10 @@ def render_column_testbench(design: Design, layer_index: int, neuron_index: int,
         "c_pex": membrane_parasitic_c(design, layer_index, neuron_index),
         "wire": 0.0 if design.parasitics else layer.neuron.wiring_f,
     }
-    if fast:
+    if spec is not None:
         if hold_v0:
             raise DesignError("the fast column deck has no probe mode (hold_v0): render it without fast")
-        spec = FastDeck() if fast is True else fast
-        ctx.update(fast_context(spec, ctx["topo"], ctx["sz"], sched["accumulate"][1], p.vdd))
+        ctx.update(fast_context(spec, ctx["topo"], ctx["sz"], sched["accumulate"][1], p.vdd), lumped=lumped)
         return render("netlist/column_fast.j2", **ctx)
     return render("netlist/column.j2", **ctx)
 

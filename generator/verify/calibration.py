@@ -223,7 +223,8 @@ def evaluate_scales(weights, card, profile, params, model_times, mode, executor,
                     columns_per_layer, pairs: list[tuple[float, float]], log: list,
                     model_times_for: Callable[[Design], list[np.ndarray]] | None = None,
                     parasitics: Sequence[Parasitic] = (),
-                    residuals: list | None = None, converged: bool = True) -> list[tuple[float, float]]:
+                    residuals: list | None = None, settings: str = "converged",
+                    column_seed: int = 0) -> list[tuple[float, float]]:
     """Calibration objective for each (scale_pos, scale_neg): output-layer RMSE (ns) on the calibration samples
     (column mode: RMSE over the simulated columns of every layer), with the mean signed error (ns, circuit -
     model): [(rmse, bias), ...]. Runs all pairs x samples in one map; ``timeout_s`` (s) per deck.
@@ -233,7 +234,7 @@ def evaluate_scales(weights, card, profile, params, model_times, mode, executor,
     ``log``; the work folder ``workroot`` is removed afterwards. ``parasitics``: post-layout capacitors every
     candidate design carries (generator/verify/post_layout.py; they depend on the drawing, not on the scales).
     ``residuals``: when a list, each pair's signed errors (ns; :func:`calibration_residuals`, None when nothing
-    ran) are appended to it."""
+    ran) are appended to it. ``settings``, ``column_seed``: :func:`generator.verify.jobs.build_jobs`."""
     jobs, owner = [], []
     times_of: dict[int, list[np.ndarray]] = {}
     for pi, (sp, sn) in enumerate(pairs):
@@ -245,7 +246,8 @@ def evaluate_scales(weights, card, profile, params, model_times, mode, executor,
             continue
         times_of[pi] = model_times_for(d) if model_times_for is not None else model_times
         js = build_jobs(d, times_of[pi], mode, workroot, timeout_s=timeout_s, columns_per_layer=columns_per_layer,
-                        tag=f"p{sp:.4f}_n{sn:.4f}_", converged=converged)
+                        tag=f"p{sp:.4f}_n{sn:.4f}_", settings=settings,
+                        column_seed=column_seed)
         jobs += js
         owner += [pi] * len(js)
     results = executor.map(run_job, jobs, label="calibration") if jobs else []
@@ -308,7 +310,8 @@ def calibrate(side: ModelSide, profile: DeviceProfile, params: CircuitParams, op
     times_for = (functools.partial(model_times_for_design, model_dir, run.times[0], profile=profile,
                                    e_dis=side.e_dis, effects=side.effects) if side.model_e == "per-synapse" else None)
     kw = dict(timeout_s=options.timeout_s, clip=options.clip, columns_per_layer=options.columns_per_layer, log=log,
-              model_times_for=times_for, parasitics=parasitics, converged=options.sim_settings == "converged")
+              model_times_for=times_for, parasitics=parasitics, settings=options.sim_settings,
+              column_seed=options.column_seed)
 
     try:
         if flow == "bottom-up":

@@ -23,11 +23,18 @@ import numpy as np
 from generator.design import CircuitParams, Design
 from generator.execute import Failed
 from generator.spice import netlist as nl
+from generator.spice.fast import FastDeck
 from generator.spice.sim import Simulation
 from generator.spice.waveform import crossing_time
 
 #: at most this many points per membrane/output trace kept in memory for the plots
 TRACE_POINTS = 1500
+#: ngspice options of a network testbench per simulator setting (SimJob.settings); "reference" is 10x tighter
+#: than the converged settings (the report's numerical-error check)
+NETWORK_OPTIONS = {"converged": nl.OPTIONS_CONVERGED, "legacy": nl.OPTIONS, "reference": nl.OPTIONS_TIGHTER}
+#: the ``fast`` argument of a column deck per simulator setting: the fast deck, today's deck, the reference
+#: (every synapse drawn, reltol 1e-6 throughout, to the end: benchmarks/column_cost.py)
+COLUMN_DECKS = {"converged": True, "legacy": False, "reference": FastDeck.reference()}
 
 
 def decimate(t: np.ndarray, v: np.ndarray, n: int = TRACE_POINTS) -> tuple[list[float], list[float]]:
@@ -56,7 +63,9 @@ class SimJob:
     layer: int | None = None  # column mode: 0-based spiking layer
     neuron: int | None = None  # column mode: neuron index in that layer
     keep_traces: bool = False
-    converged: bool = True  # converged simulator settings (network: OPTIONS_CONVERGED; column: the fast deck)
+    #: simulator settings (SIM_DECKS): converged (network: OPTIONS_CONVERGED; column: the fast deck), legacy, or
+    #: reference (tighter still: the numerical-error check of the report)
+    settings: str = "converged"
 
 
 @dataclass
@@ -97,7 +106,7 @@ def run_job(job: SimJob) -> SimOutcome:
     if job.layer is None:  # the whole pipelined network
         nl.write_netlist(design, sim.workdir, sample_spikes=job.input_times,
                          sample_note=f"verified sample {job.sample}",
-                         options=nl.OPTIONS_CONVERGED if job.converged else nl.OPTIONS)
+                         options=NETWORK_OPTIONS[job.settings])
         deck = (sim.workdir / "testbench.spice").read_text()
         res = sim.run(deck, name="testbench", timeout_s=job.timeout_s)
         sched = nl.phase_schedule(len(design.layers), p)
@@ -113,7 +122,7 @@ def run_job(job: SimJob) -> SimOutcome:
     else:  # one neuron and its column, driven by the model's spike times of the previous layer
         name = f"col_l{job.layer}_n{job.neuron}"
         deck = nl.render_column_testbench(design, job.layer, job.neuron, job.input_times, lib=sim.library.name,
-                                          fast=job.converged)
+                                          fast=COLUMN_DECKS[job.settings])
         res = sim.run(deck, name=name, timeout_s=job.timeout_s)
         sched = nl.phase_schedule(1, p)[0]
         t = res["time"]
@@ -125,25 +134,30 @@ def run_job(job: SimJob) -> SimOutcome:
                       wall_s=res.wall_s, deck=str(res.deck_path), warnings=list(res.warnings)[:5])
 
 
-def _columns_for(n_out: int, limit: int | None) -> list[int]:
-    """Neuron indices simulated per hidden layer in column mode: all (None), none (0), or ``limit`` evenly
-    spread (deterministic)."""
+def columns_for(n_out: int, limit: int | None, rng: np.random.Generator | None = None) -> list[int]:
+    """Neuron indices simulated in one hidden layer for one sample in column mode: all (None), none (0), or
+    ``limit`` of them: drawn at random without replacement by ``rng`` (so that, over the samples, every neuron has
+    the same chance and the layer's error estimate is unbiased), or evenly spread when ``rng`` is None."""
     if limit == 0:
         return []
     if limit is None or limit >= n_out:
         return list(range(n_out))
+    if rng is not None:
+        return sorted(int(i) for i in rng.choice(n_out, size=limit, replace=False))
     return sorted(set(int(round(x)) for x in np.linspace(0, n_out - 1, limit)))
 
 
 def build_jobs(design: Design, times: list[np.ndarray], mode: str, workroot: Path, *, timeout_s: float,
                sample_timeouts: dict[int, float] | None = None, keep_traces: bool = False,
-               columns_per_layer: int | None = None, tag: str = "", converged: bool = True) -> list[SimJob]:
+               columns_per_layer: int | None = None, tag: str = "", settings: str = "converged",
+               column_seed: int = 0) -> list[SimJob]:
     """Jobs for every sample (network mode) or every (sample, layer, neuron) column (column mode).
 
     ``times``: the model's spike times [input, layer 1, ..., output], arrays [B, N]. Column jobs of layer k take
     ``times[k]`` (the model's spikes into that layer) as their input. ``timeout_s`` (s) per deck, overridden
-    per sample position by ``sample_timeouts``. ``converged``: simulator settings whose spike times are converged
-    (:attr:`SimJob.converged`); False: the faster legacy settings (up to +0.6 ns off, benchmarks/column_cost.py).
+    per sample position by ``sample_timeouts``. ``settings``: :attr:`SimJob.settings`. ``column_seed``: the hidden
+    columns of sample s are drawn by ``numpy.random.default_rng([column_seed, s])`` (reproducible, and the same
+    sample gets the same columns in any run with the same seed).
     """
     sample_timeouts = sample_timeouts or {}
     jobs = []
@@ -152,14 +166,15 @@ def build_jobs(design: Design, times: list[np.ndarray], mode: str, workroot: Pat
         tmo = float(sample_timeouts.get(s, timeout_s))
         if mode == "network":
             jobs.append(SimJob(design, s, [float(x) for x in times[0][s]], str(workroot / f"{tag}s{s:04d}"), tmo,
-                               keep_traces=keep_traces, converged=converged))
+                               keep_traces=keep_traces, settings=settings))
         else:
             last = len(design.layers) - 1
             for k, layer in enumerate(design.layers):
-                for i in _columns_for(layer.n_out, None if k == last else columns_per_layer):
+                rng = np.random.default_rng([column_seed, s])
+                for i in columns_for(layer.n_out, None if k == last else columns_per_layer, rng):
                     jobs.append(SimJob(design, s, [float(x) for x in times[k][s]],
                                        str(workroot / f"{tag}s{s:04d}" / f"l{k}_n{i:04d}"), tmo, layer=k, neuron=i,
-                                       keep_traces=keep_traces and k == last, converged=converged))
+                                       keep_traces=keep_traces and k == last, settings=settings))
     return jobs
 
 

@@ -25,15 +25,17 @@ import time
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
+import numpy as np
+
 from generator import report as R
 from generator.circuit.mapping import map_model, read_trained_model
 from generator.design import CircuitParams, Design, DeviceProfile, Parasitic
-from generator.execute import Executor, get_executor
+from generator.execute import Executor, Failed, get_executor
 from generator.io import round_sig
 from generator.resources import default_profile
 from generator.spice.ngspice import ngspice_path
 from generator.verify.calibration import calibrate
-from generator.verify.jobs import build_jobs, collect, keep_for_inspection, run_job
+from generator.verify.jobs import COLUMN_DECKS, NETWORK_OPTIONS, build_jobs, collect, keep_for_inspection, run_job
 from generator.verify.metrics import compare, layer_names, layer_pairs
 from generator.verify.model_side import ModelSide, membrane_panels, reversal_summary, settle_model_side
 from generator.verify.options import IncompleteVerification, VerifyInputError, VerifyOptions, resolve_mode
@@ -84,6 +86,38 @@ def _executor(executor: Executor | None) -> Iterator[Executor]:
         own.close()
 
 
+def numerical_check(design: Design, jobs: list, results: list, n: int, executor: Executor) -> dict | None:
+    """The simulator's own numerical error: the first ``n`` simulations that ran (output-layer columns in column
+    mode, samples in network mode) run again at reference settings (jobs.NETWORK_OPTIONS / COLUMN_DECKS
+    "reference"); returns the spread of their spike times against the verified run (ns; None when n = 0 or
+    nothing ran). A spike that one run has and the other lacks is counted in ``fired_mismatch``."""
+    last = len(design.layers) - 1
+    picked = [(j, r) for j, r in zip(jobs, results)
+              if not isinstance(r, Failed) and (j.layer is None or j.layer == last)][:n]
+    if not picked:
+        return None
+    rerun = [dataclasses.replace(j, settings="reference", keep_traces=False, workdir=j.workdir + "_reference")
+             for j, _ in picked]
+    again = executor.map(run_job, rerun, label="numerical check")
+    diffs, mismatch, failed = [], 0, 0
+    for (_, r), r2 in zip(picked, again):
+        if isinstance(r2, Failed):
+            failed += 1
+            continue
+        a = np.concatenate([np.asarray(x, dtype=float) for x in r.times])
+        b = np.concatenate([np.asarray(x, dtype=float) for x in r2.times])
+        both = np.isfinite(a) & np.isfinite(b)
+        mismatch += int(np.sum(np.isfinite(a) != np.isfinite(b)))
+        diffs.append((a[both] - b[both]) * design.params.t_phase * 1e9)
+    d = np.concatenate(diffs) if diffs else np.zeros(0)
+    return {"reruns": len(picked), "failed": failed, "n_spikes": int(d.size), "fired_mismatch": mismatch,
+            "max_abs_ns": float(np.max(np.abs(d))) if d.size else None,
+            "rms_ns": float(np.sqrt(np.mean(d ** 2))) if d.size else None,
+            "mean_ns": float(np.mean(d)) if d.size else None,
+            "reference": "network: " + NETWORK_OPTIONS["reference"] + "; column: every synapse drawn, "
+                         + COLUMN_DECKS["reference"].options + " throughout"}
+
+
 def verify(design: Design, model_dir: str | os.PathLike, *, profile: str | os.PathLike | DeviceProfile | None,
            out_dir: str | os.PathLike, options: VerifyOptions = VerifyOptions(), executor: Executor | None = None,
            calibration: dict | None = None, final_dir: str | os.PathLike | None = None,
@@ -123,11 +157,15 @@ def verify(design: Design, model_dir: str | os.PathLike, *, profile: str | os.Pa
     shutil.rmtree(work, ignore_errors=True)
     jobs = build_jobs(design, run.times, mode, work, timeout_s=options.timeout_s,
                       sample_timeouts=dict(options.sample_timeouts or {}), keep_traces=options.plots,
-                      columns_per_layer=options.columns_per_layer, converged=options.sim_settings == "converged")
+                      columns_per_layer=options.columns_per_layer, settings=options.sim_settings,
+                      column_seed=options.column_seed)
     with _executor(executor) as ex:
         t_sim = time.monotonic()
         results = ex.map(run_job, jobs, label="verify")
         t_sim = time.monotonic() - t_sim
+        t_check = time.monotonic()
+        numerical = numerical_check(design, jobs, results, options.sim_check, ex)
+        t_check = time.monotonic() - t_check
         executor_info = ex.describe()
 
     col = collect(design, jobs, results, options.n_samples)
@@ -138,7 +176,8 @@ def verify(design: Design, model_dir: str | os.PathLike, *, profile: str | os.Pa
                         final_dir=final_dir)
 
     summary = {"rmse_ns": cmp["per_layer"][-1]["rmse_ns"], "max_abs_ns": cmp["per_layer"][-1]["max_abs_ns"],
-               "class_agreement": cmp["class_agreement"], "n_samples": cmp["n_ok"], "flow": options.flow}
+               "class_agreement": cmp["class_agreement"], "class_agreement_ci95": cmp["class_agreement_ci95"],
+               "n_samples": cmp["n_ok"], "flow": options.flow}
     eff = side.effects_used
     report = {
         "summary": summary,
@@ -157,10 +196,13 @@ def verify(design: Design, model_dir: str | os.PathLike, *, profile: str | os.Pa
                     "corner": profile.corner, "temp": profile.temp},
         "calibration": cal,
         "metrics": {"per_layer": cmp["per_layer"], "class_agreement": cmp["class_agreement"],
+                    "class_agreement_ci95": cmp["class_agreement_ci95"],
                     "model_accuracy": cmp["model_accuracy"], "circuit_accuracy": cmp["circuit_accuracy"],
                     "n_requested": options.n_samples, "n_simulated": cmp["n_ok"],
                     "n_failed": int(col.sample_failed.sum()), "jobs": len(jobs),
-                    "columns_per_layer": options.columns_per_layer if mode == "column" else None},
+                    "columns_per_layer": options.columns_per_layer if mode == "column" else None,
+                    "column_seed": options.column_seed if mode == "column" else None},
+        "numerical_error": numerical,
         "worst_sample": worst["position"] if worst else None,
         "failures": col.failures,
         "samples": cmp["samples"],
@@ -189,7 +231,8 @@ def verify(design: Design, model_dir: str | os.PathLike, *, profile: str | os.Pa
     # timings vary from run to run: kept apart so report.json stays byte-identical for equal inputs
     extra = dict(timings or {})
     R.write_report(out / "timing.json", {**extra, "total_s": time.monotonic() - t_start + extra.get("calibration_s", 0.0),
-                                         "simulation_s": t_sim, "ngspice_cpu_wall_s": col.wall_s,
+                                         "simulation_s": t_sim, "numerical_check_s": t_check,
+                                         "ngspice_cpu_wall_s": col.wall_s,
                                          "executor": executor_info, "jobs": len(jobs)})
     return report
 

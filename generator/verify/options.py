@@ -65,6 +65,10 @@ class VerifyOptions:
     failing. ``columns_per_layer``: column mode, neurons simulated per hidden layer (None = all, 0 = output
     layer only). ``plots``: write the PNGs. ``model_e_dis``: model-side firing ramp: "card", "profile",
     "ideal" or a number > 1. ``model_e``: "global" | "per-synapse". ``model_effects``: "card" | "profile" | "none".
+    ``column_seed``: column mode, the seed of each sample's random draw of hidden columns (``columns_per_layer``).
+    ``sim_check``: after the run, this many of its simulations (the first output-layer columns, or the first
+    samples in network mode) are run again at reference tolerance, and the report gives the spread: the
+    simulator's own numerical error (0 = skip).
     """
 
     n_samples: int = 50
@@ -82,6 +86,8 @@ class VerifyOptions:
     model_e: str = "global"
     model_effects: str = "card"
     sim_settings: str = "converged"
+    column_seed: int = 0
+    sim_check: int = 1
 
     def __post_init__(self) -> None:
         _choice("flow", self.flow, FLOWS)
@@ -105,6 +111,9 @@ class VerifyOptions:
                                                    or self.columns_per_layer < 0):
             raise VerifyInputError(f"--columns-per-layer {self.columns_per_layer!r}: give 0 (output layer only), a "
                                    "positive count of hidden neurons per layer, or leave it out (all)")
+        for name, val in (("--column-seed", self.column_seed), ("--sim-check", self.sim_check)):
+            if isinstance(val, bool) or not isinstance(val, int) or val < 0:
+                raise VerifyInputError(f"{name} {val!r}: give an integer >= 0")
         e = self.model_e_dis
         if e is not None and not (isinstance(e, str) and e in MODEL_E_DIS):
             try:
