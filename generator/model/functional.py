@@ -21,8 +21,8 @@ Functions:
 - `rcspike_exact`  exact v(1) (Eq. 21-25): sort once per sample, cumulative sums give f_k, g_k, then
   v(1) = sum_k g_k dt_k phi(f_k dt_k) exp(-sum_{q>k} f_q dt_q), all as [B, N_in, N_out] tensors.
 - `rcspike_dstd`   DSTD v(1) (Eq. 36-40, 45-47): tent kernel on an M-interval grid, two matmuls, closed form on
-  the grid. Exact and DSTD share one closed-form autograd.Function (`_RCClosedForm`, hand-written backward);
-  benchmarks/dstd_vs_exact.py compares them.
+  the grid. Exact and DSTD share the closed form and its hand-written adjoint (`_closed_form_forward/backward`;
+  `_RCClosedForm`, and for DSTD the fused, memory-lean `_RCDstd`); benchmarks/dstd_vs_exact.py compares them.
 - `spike_time`     firing phase: ideal ramp t = clip(1 - v), or the discharger RC ramp (Eq. 82-85).
 - `reversal_from_table`  beyond the paper: E± per synapse as a function of |w| (the stacks' λ depends on current).
 - `switch_step`    beyond the paper: the membrane step at t = 1 from every conducting synapse whose selector opens
@@ -369,6 +369,128 @@ def rcspike_grid_solution(g: Tensor, f: Tensor, widths: Tensor, dim: int = -2) -
     return _RCClosedForm.apply(g, f, widths.view(shape), dim)
 
 
+#: elements per batch chunk of the fused DSTD step's working tensors ([b, M, N_in] or [b, M, N_out]): 2^18
+#: (1 MiB in float32) keeps them small next to g~, f~ and the weight gradient, and the chunked matmuls
+#: ([N_out, b M] x [b M, N_in], b M >= 256 rows at the benchmark's sizes) as fast as one.
+_DSTD_CHUNK_ELEMS = 1 << 18
+
+
+def _beta_of(weight: Tensor, bp: Tensor, bn: Tensor) -> Tensor:
+    """torch.where(weight >= 0, bp, bn), bit for bit, as h bp + (1 - h) bn with h = [weight >= 0] in {0, 1}
+    (x * 1, x * 0 and x + 0 are exact). On the CPU torch.where with a bool mask runs ~4 ms per 1M elements,
+    these five plain elementwise ops ~0.5 ms."""
+    h = torch.ge(weight, 0, out=torch.empty_like(weight))
+    beta = h * bp
+    return beta.add_(h.neg_().add_(1.0).mul_(bn))
+
+
+def _keep_graph() -> bool:
+    """True if the running backward pass keeps the graph (retain_graph / create_graph, gradcheck): then saved
+    buffers must not be consumed. Unknown (no such torch API) counts as True (the safe answer)."""
+    fn = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    return True if fn is None else bool(fn())
+
+
+def _batch_chunks(b: int, per_row: int):
+    """Slices of range(b), each of about _DSTD_CHUNK_ELEMS / per_row rows (at least one)."""
+    step = max(1, _DSTD_CHUNK_ELEMS // max(1, per_row))
+    return [slice(i, min(i + step, b)) for i in range(0, b, step)]
+
+
+class _RCDstd(torch.autograd.Function):
+    """The whole RC-Spike DSTD step, t [B, N] (clamped) and W [N_out, N] -> v(1) [B, N_out], with a backward
+    that keeps the step's peak tensor memory near g~ + f~ + dL/dW (three [B, M, N_out] / [N_out, N] buffers).
+
+    Forward: S [B, M, N] (tent kernel), f~ = S (beta W)^T (beta W freed at once), g~ = S W^T, S freed; the
+    closed form in batch chunks. Saves t, W, bp, bn (inputs, no new memory) and g~, f~.
+    Backward, per batch chunk: the closed-form adjoint (`_closed_form_backward`, the same code as
+    `_RCClosedForm`) is written over g~, f~ in place (dL/dg~, dL/df~); S is recomputed per chunk (elementwise,
+    cheap) for dL/dW = sum_c dg~_c^T S_c + beta * sum_c df~_c^T S_c (dL/dg~ freed before the second sum) and for
+    dL/dt = -sum_m (dL/dS) [0 <= S_m <= 1] / dT_m, dL/dS = dg~ W + df~ (beta W). Equal to autograd of
+    S -> two matmuls -> `_RCClosedForm` up to float rounding (chunked matmul sums; tests/test_08_dstd_memory.py).
+    g~ and f~ are held on ctx (not save_for_backward) so they can be consumed and freed mid-backward; when the
+    graph is kept (retain_graph, gradcheck) backward works on copies instead. Not twice differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, t, weight, bp, bn, points, widths):
+        s = dstd_cumulative_spikes(t, points, widths)  # [B, M, N]
+        wd = _beta_of(weight, bp, bn).mul_(weight)  # beta W
+        f = F.linear(s, wd)  # [B, M, N_out]
+        del wd
+        g = F.linear(s, weight)
+        del s
+        w = widths.view(1, -1, 1)
+        b, m, n_out = g.shape
+        v = torch.cat([_closed_form_forward(g[c], f[c], w, 1) for c in _batch_chunks(b, m * n_out)], 0)
+        ctx.save_for_backward(t, weight, bp, bn, points, widths)
+        ctx.g, ctx.f = g, f
+        return v
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        t, weight, bp, bn, points, widths = ctx.saved_tensors
+        need_t, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if not (need_t or need_w):
+            return None, None, None, None, None, None
+        if _keep_graph():
+            dg, df = ctx.g.clone(), ctx.f.clone()
+        else:  # consumed here: the buffers become dL/dg~, dL/df~ and are freed as soon as they are used
+            dg, df = ctx.g, ctx.f
+            del ctx.g, ctx.f
+        w = widths.view(1, -1, 1)
+        b, m, n_out = dg.shape
+        n_in = t.shape[1]
+        for c in _batch_chunks(b, m * n_out):
+            dgc, dfc, _ = _closed_form_backward(grad[c], dg[c], df[c], w, 1, False)
+            dg[c].copy_(dgc)
+            df[c].copy_(dfc)
+            del dgc, dfc
+        chunks = _batch_chunks(b, m * max(n_in, n_out))
+        dt = None
+        if need_t:
+            wd = _beta_of(weight, bp, bn).mul_(weight)
+            dt = torch.empty_like(t)
+            for c in chunks:
+                x = points[1:, None] - t[c].unsqueeze(-2)  # as dstd_cumulative_spikes, before the clamp
+                x.div_(widths[:, None])
+                ds = torch.matmul(dg[c], weight).add_(torch.matmul(df[c], wd))  # dL/dS_c [b, M, N]
+                ds.mul_((x >= 0) & (x <= 1)).div_(widths[:, None])
+                torch.sum(ds, -2, out=dt[c]).neg_()
+                del x, ds
+            del wd
+        dw = None
+        if need_w:
+            dw = _dstd_weight_grad(dg, t, points, widths, chunks)
+            del dg
+            dd = _dstd_weight_grad(df, t, points, widths, chunks)
+            del df
+            bpx, bnx = bp.expand_as(weight), bn.expand_as(weight)
+            for r in _batch_chunks(weight.shape[0], weight.shape[1]):  # beta by row blocks: no weight-sized temp
+                dw[r].addcmul_(dd[r], _beta_of(weight[r], bpx[r], bnx[r]))
+        return dt, dw, None, None, None, None
+
+
+def _dstd_weight_grad(d: Tensor, t: Tensor, points: Tensor, widths: Tensor, chunks) -> Tensor:
+    """sum_c d_c^T S_c over batch chunks ([B, M, N_out], S recomputed per chunk) -> [N_out, N_in]."""
+    out = None
+    for c in chunks:
+        sc = dstd_cumulative_spikes(t[c], points, widths)
+        a, bm = d[c].reshape(-1, d.shape[-1]).t(), sc.reshape(-1, sc.shape[-1])
+        out = torch.mm(a, bm) if out is None else out.addmm_(a, bm)
+        del sc, a, bm  # (bm is a view of sc: both must go before the next chunk is made)
+    return out
+
+
+def _rcspike_dstd_autograd(t: Tensor, weight: Tensor, e_pos: Rev, e_neg: Rev, points: Tensor, widths: Tensor):
+    """rcspike_dstd by plain autograd through S, the two matmuls and `_RCClosedForm` (E± that need gradients)."""
+    s = dstd_cumulative_spikes(t, points, widths)  # [B, M, N]
+    g = F.linear(s, weight)  # [B, M, N_out]
+    f = F.linear(s, decay_weight(weight, e_pos, e_neg))
+    return _RCClosedForm.apply(g, f, widths.view(1, -1, 1), 1)
+
+
 def rcspike_dstd(
     t_in: Tensor,
     weight: Tensor,
@@ -383,18 +505,21 @@ def rcspike_dstd(
 
     steps = M grid intervals; offset in [0, 1/M] fixes the grid, None draws it uniformly from (0, 1/M] (with
     `generator` if given). Work: S [B, M, N_in] (elementwise), then the paper's two matmuls S @ W^T and
-    S @ (beta W)^T giving g~ and f~ [B, M, N_out], then the closed form on the grid (O(B M N_out), hand-written
-    backward). Two matmuls rather than one on [W; beta W] save the concatenation and its gradient split.
+    S @ (beta W)^T giving g~ and f~ [B, M, N_out], then the closed form on the grid (O(B M N_out)). Forward and
+    backward are one autograd.Function (`_RCDstd`, hand-written backward) that keeps the step's peak tensor
+    memory near three [B, M, N_out]-or-weight-sized buffers (benchmarks/dstd_vs_exact.py); reversal potentials
+    that need gradients take plain autograd instead (same values).
     Error vs `rcspike_exact`: O(M^-2 |E|^-1); exact for f = 0.
     """
     t = _check_inputs(t_in, weight).clamp(0.0, 1.0)
     if offset is None:
         offset = draw_offset(steps, generator)
     points, widths, _ = dstd_grid(steps, offset, t.dtype, t.device)
-    s = dstd_cumulative_spikes(t, points, widths)  # [B, M, N]
-    g = F.linear(s, weight)  # [B, M, N_out]
-    f = F.linear(s, decay_weight(weight, e_pos, e_neg))
-    return _RCClosedForm.apply(g, f, widths.view(1, -1, 1), 1)
+    bp = torch.reciprocal(_as_rev(e_pos, weight, "e_pos"))
+    bn = torch.reciprocal(_as_rev(e_neg, weight, "e_neg"))
+    if bp.requires_grad or bn.requires_grad or torch.broadcast_shapes(bp.shape, bn.shape, weight.shape) != weight.shape:
+        return _rcspike_dstd_autograd(t, weight, e_pos, e_neg, points, widths)
+    return _RCDstd.apply(t, weight, bp, bn, points, widths)
 
 
 # ----------------------------------------------------------------------------------------------------------------
