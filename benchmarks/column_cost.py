@@ -62,8 +62,10 @@ def variant_spec(name: str):
         "fast": True,
         "ref": FastDeck.reference(),
         "ref_x": FastDeck.reference(shared_models=False),
-        "shared": FastDeck(schedule=False, options=OPTIONS, stop_on_spike=False, card_overrides=()),
-        "sched": FastDeck(shared_models=False),
+        "shared": FastDeck(schedule=False, options=OPTIONS, stop_on_spike=False, card_overrides=(), lump_bin_v=None),
+        "sched": FastDeck(shared_models=False, lump_bin_v=None),
+        "nolump": FastDeck(lump_bin_v=None),
+        "lump_coarse": FastDeck(lump_bin_v=10.0),
     }[name]
 
 

@@ -270,22 +270,30 @@ def lump_inactive(gates: list[tuple[float | None, float | None]], bin_v: float) 
     return out
 
 
+def shared_synapse_fets(topo: dict, sz: dict, card_overrides: tuple[tuple[str, str], ...] = FAST_CARD_OVERRIDES
+                        ) -> dict[str, SharedFet]:
+    """Model key -> SharedFet for the synapse devices of ``topo`` at their sizes ``sz`` (the ``fets`` that
+    ``templates/netlist/synapse.j2`` writes as M lines on shared cards). Raises PdkError when two synapse devices
+    of one model differ in size (one card set serves one W/L)."""
+    fets: dict[str, SharedFet] = {}
+    sizes: dict[str, tuple[float, float]] = {}
+    for dv in tuple(topo["synapse_pos"]) + tuple(topo["synapse_neg"]):
+        size = (float(sz[dv.w]), float(sz[dv.l]))
+        if dv.model in sizes:
+            if sizes[dv.model] != size:
+                raise PdkError(f"synapse {dv.model} devices of different sizes {sizes[dv.model]} and {size}: "
+                               "the fast deck shares one card set per device")
+            continue
+        sizes[dv.model] = size
+        fets[dv.model] = shared_fet_models(MODEL_KEYS[dv.model], size[0], size[1], prefix=f"fs_{dv.model}",
+                                           card_overrides=card_overrides)
+    return fets
+
+
 def fast_context(fast: "FastDeck", topo: dict, sz: dict, acc_end_s: float, vdd: float) -> dict:
     """Template context of ``column_fast.j2``: ``fets`` (model key -> SharedFet for the synapse devices), the
     tolerance schedule and the stop level."""
-    fets: dict[str, SharedFet] = {}
-    sizes: dict[str, tuple[float, float]] = {}
-    if fast.shared_models:
-        for dv in tuple(topo["synapse_pos"]) + tuple(topo["synapse_neg"]):
-            size = (float(sz[dv.w]), float(sz[dv.l]))
-            if dv.model in sizes:
-                if sizes[dv.model] != size:
-                    raise PdkError(f"synapse {dv.model} devices of different sizes {sizes[dv.model]} and {size}: "
-                                   "the fast deck shares one card set per device")
-                continue
-            sizes[dv.model] = size
-            fets[dv.model] = shared_fet_models(MODEL_KEYS[dv.model], size[0], size[1], prefix=f"fs_{dv.model}",
-                                               card_overrides=fast.card_overrides)
+    fets = shared_synapse_fets(topo, sz, fast.card_overrides) if fast.shared_models else {}
     sched = (tolerance_schedule(acc_end_s, STOP_FRACTION * vdd, lead_s=fast.lead_s, tight=fast.tight,
                                 stop_on_spike=fast.stop_on_spike) if fast.schedule
              else {"t_tight": None, "tight": "", "stop_v": STOP_FRACTION * vdd if fast.stop_on_spike else None})

@@ -51,7 +51,8 @@ from generator.design import NEURON_SIZES, CircuitParams, Design, NeuronDesign
 from generator.errors import DesignError
 from generator.io import atomic_write_text, dump_json
 from generator.pdk import sky130
-from generator.spice.fast import REFERENCE_OPTIONS, FastDeck, fast_context, lump_inactive
+from generator.spice.fast import (FAST_OPTIONS, REFERENCE_OPTIONS, TIGHT_LEAD_S, TIGHT_OPTIONS, FastDeck, fast_context,
+                                  lump_inactive, shared_synapse_fets)
 from generator.spice.templates import render
 
 #: rise/fall time of every digital stimulus edge (s); edges are centred on their nominal time
@@ -299,9 +300,15 @@ def _context(design: Design, flavor: str) -> dict:
     }
 
 
-def render_network(design: Design) -> str:
-    """``<name>.spice``: subcircuits and the top subcircuit (SPICE flavour, W/L in µm)."""
-    return render("netlist/spice.j2", **_context(design, "spice"))
+def render_network(design: Design, *, shared_synapses: bool = False) -> str:
+    """``<name>.spice``: subcircuits and the top subcircuit (SPICE flavour, W/L in µm).
+
+    ``shared_synapses`` (simulation decks only, not the bundle's netlist): the synapse FETs as M lines on one
+    shared copy of the sky130 cards (generator/spice/fast.py), as in the fast column deck."""
+    ctx = _context(design, "spice")
+    if shared_synapses:
+        ctx["fets"] = shared_synapse_fets(ctx["topo"], ctx["sz"])
+    return render("netlist/spice.j2", **ctx)
 
 
 def render_cdl(design: Design) -> str:
@@ -329,8 +336,12 @@ def _input_times(design: Design, sample_spikes) -> np.ndarray:
 def render_testbench(design: Design, sample_spikes: Sequence[float] | None = None, *, corner: str | None = None,
                      lib: str = sky130.LIBRARY_NAME, netlist_file: str | None = None, sample_note: str = "",
                      data_file: str = DATA_FILE, deck_name: str = "testbench.spice", save_supply: bool = False,
-                     options: str = OPTIONS) -> str:
+                     options: str = OPTIONS, tight: tuple[float, str] | None = None) -> str:
     """Text of the network testbench for one sample (input spike times in model units; None = all at t = 0).
+
+    ``tight`` = (t_s, options): ``options`` from time ``t_s`` on (a .control stop, option, resume); before it,
+    ``options``. The fast network deck (:func:`network_tight_window`) is loose until the first layer's
+    accumulation ends and tight from there: every later phase makes some layer's spike times.
 
     ``save_supply``: also save the DC rails' currents (:func:`supply_vectors`; for energy per inference). Off by
     default, so the default testbench text is unchanged."""
@@ -367,8 +378,17 @@ def render_testbench(design: Design, sample_spikes: Sequence[float] | None = Non
     ctx["top"]["nets"] = nets
     ctx.update(rails=rails(p), pwls=pwls, biases=biases, saves=saves, lib=lib, corner=corner, parasitics=design.parasitics,
                netlist_file=netlist_file or f"{ctx['top']['subckt']}.spice", tstep=TSTEP_S, tstop=tstop,
-               tmax=TMAX_S, options=options, data_file=data_file, sample_note=sample_note, deck_name=deck_name)
+               tmax=TMAX_S, options=options, data_file=data_file, sample_note=sample_note, deck_name=deck_name,
+               tight=tight)
     return render("netlist/testbench.j2", **ctx)
+
+
+def network_tight_window(design: Design) -> tuple[float, str]:
+    """(time s, options) from which a fast network deck runs at the converged options: TIGHT_LEAD_S before the
+    end of the first layer's accumulation phase (before it, only reset and that accumulation run: loose options,
+    FAST_OPTIONS, as in the fast column deck)."""
+    acc_end = phase_schedule(len(design.layers), design.params)[0]["accumulate"][1]
+    return acc_end - TIGHT_LEAD_S, TIGHT_OPTIONS
 
 
 def membrane_parasitic_c(design: Design, layer_index: int, neuron_index: int) -> float:
@@ -447,10 +467,13 @@ def render_column_testbench(design: Design, layer_index: int, neuron_index: int,
 
 # ---------------------------------------------------------------------------------------------- files
 def write_netlist(design: Design, out_dir: str | os.PathLike, *, sample_spikes: Sequence[float] | None = None,
-                  corner: str | None = None, sample_note: str = "", options: str = OPTIONS) -> dict[str, Path]:
+                  corner: str | None = None, sample_note: str = "", options: str = OPTIONS,
+                  fast: bool = False) -> dict[str, Path]:
     """Write ``<name>.spice``, ``testbench.spice``, ``<name>.cdl``, ``schedule.json`` and the model library.
 
     ``options``: the testbench's ngspice options (OPTIONS; the verification uses OPTIONS_CONVERGED).
+    ``fast`` (simulation decks of the verification, not the bundle): the fast network deck, synapse FETs on shared
+    cards (:func:`render_network`) and FAST_OPTIONS until :func:`network_tight_window`, TIGHT_OPTIONS after.
 
     Returns {"netlist", "testbench", "cdl", "schedule", "models"} -> Path. Byte-identical for equal inputs (the
     model library is written by pdk.sky130.write_model_library and holds this installation's absolute paths).
@@ -465,9 +488,10 @@ def write_netlist(design: Design, out_dir: str | os.PathLike, *, sample_spikes: 
         "schedule": out / "schedule.json",
     }
     texts = {
-        "netlist": render_network(design),
+        "netlist": render_network(design, shared_synapses=fast),
         "testbench": render_testbench(design, sample_spikes, corner=corner, netlist_file=paths["netlist"].name,
-                                      sample_note=sample_note, options=options),
+                                      sample_note=sample_note, options=FAST_OPTIONS if fast else options,
+                                      tight=network_tight_window(design) if fast else None),
         "cdl": render_cdl(design),
         "schedule": dump_json({
             "t_phase_s": design.params.t_phase, "rise_s": RISE_S, "data_file": DATA_FILE,

@@ -30,7 +30,9 @@ from generator.spice.waveform import crossing_time
 #: at most this many points per membrane/output trace kept in memory for the plots
 TRACE_POINTS = 1500
 #: ngspice options of a network testbench per simulator setting (SimJob.settings); "reference" is 10x tighter
-#: than the converged settings (the report's numerical-error check)
+#: than the converged settings (the report's numerical-error check). "converged" runs the fast network deck
+#: (shared synapse cards, loose until the first layer's accumulation ends, these options after: Iris, 3 samples,
+#: 24.0 -> 14.0 CPU s, within 0.007 ns of the reltol-1e-7 reference; benchmarks/README.md)
 NETWORK_OPTIONS = {"converged": nl.OPTIONS_CONVERGED, "legacy": nl.OPTIONS, "reference": nl.OPTIONS_TIGHTER}
 #: the ``fast`` argument of a column deck per simulator setting: the fast deck, today's deck, the reference
 #: (every synapse drawn, reltol 1e-6 throughout, to the end: benchmarks/column_cost.py)
@@ -106,7 +108,7 @@ def run_job(job: SimJob) -> SimOutcome:
     if job.layer is None:  # the whole pipelined network
         nl.write_netlist(design, sim.workdir, sample_spikes=job.input_times,
                          sample_note=f"verified sample {job.sample}",
-                         options=NETWORK_OPTIONS[job.settings])
+                         options=NETWORK_OPTIONS[job.settings], fast=job.settings == "converged")
         deck = (sim.workdir / "testbench.spice").read_text()
         res = sim.run(deck, name="testbench", timeout_s=job.timeout_s)
         sched = nl.phase_schedule(len(design.layers), p)
