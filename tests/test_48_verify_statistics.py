@@ -8,6 +8,7 @@ synthetic data, so a wrong formula fails here.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,11 +32,11 @@ def test_hidden_columns_are_a_seeded_random_draw_per_sample():
 
 def test_build_jobs_draws_hidden_columns_per_sample_and_all_output_columns(tmp_path):
     class Layer:
-        def __init__(self, n_out):
-            self.n_out = n_out
+        def __init__(self, n_in, n_out):
+            self.n_in, self.n_out = n_in, n_out
 
     class FakeDesign:
-        layers = [Layer(40), Layer(10)]
+        layers = [Layer(20, 40), Layer(40, 10)]
 
     times = [np.zeros((3, 20)), np.zeros((3, 40)), np.zeros((3, 10))]
     jobs = build_jobs(FakeDesign(), times, "column", tmp_path, timeout_s=1, columns_per_layer=4, column_seed=7)
@@ -76,3 +77,30 @@ def test_rmse_interval_covers_the_true_rmse():
     lo, hi = rmse_interval(ss, counts)
     assert hi - lo < 0.7 * np.mean(widths[60])
     assert all(math.isnan(x) for x in rmse_interval(np.array([1.0]), np.array([3])))
+
+
+def test_big_designs_travel_as_one_file_not_in_every_job(tmp_path):
+    """A design above DESIGN_FILE_MIN_SYNAPSES is written once per run; the jobs carry its path and SHA-256 only
+    (an MNIST Design pickles to 8.6 MB), and a worker reads back the very same Design."""
+    import pickle
+
+    from generator.circuit.mapping import design_from_weights
+    from generator.design import CircuitParams, DeviceProfile
+    from generator.errors import DesignError
+    from generator.verify import jobs as J
+
+    prof = DeviceProfile.load(Path(__file__).resolve().parents[1] / "profiles" / "sky130_tt_27C.json")
+    w = np.random.default_rng(0).normal(0, 0.1, size=(120, 200))
+    card = {"e_pos": prof.e_pos, "e_neg": prof.e_neg, "e_dis": prof.e_dis, "name": "big"}
+    design = design_from_weights([w], card, prof, CircuitParams(c_m=1e-12), clip=True, name="big")
+    assert 200 * 120 > J.DESIGN_FILE_MIN_SYNAPSES
+    times = [np.full((2, 200), 0.5), np.full((2, 120), 0.5)]
+    jobs = build_jobs(design, times, "column", tmp_path / "work", timeout_s=1, columns_per_layer=None)
+    assert len(jobs) == 240 and all(j.design is None for j in jobs)
+    assert len({j.design_file for j in jobs}) == 1 and Path(jobs[0].design_file).is_file()
+    assert len(pickle.dumps(jobs[0])) < 20_000 < len(pickle.dumps(design))
+    assert J.job_design(jobs[7]).to_json() == design.to_json()
+    Path(jobs[0].design_file).write_text(design.to_json().replace("big", "other"))
+    J._design_from_file.cache_clear()
+    with pytest.raises(DesignError, match="changed during the run"):
+        J.job_design(jobs[0])

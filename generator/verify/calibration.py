@@ -237,6 +237,7 @@ def evaluate_scales(weights, card, profile, params, model_times, mode, executor,
     ran) are appended to it. ``settings``, ``column_seed``: :func:`generator.verify.jobs.build_jobs`."""
     jobs, owner = [], []
     times_of: dict[int, list[np.ndarray]] = {}
+    designs_of: dict[int, Design] = {}
     for pi, (sp, sn) in enumerate(pairs):
         try:
             d = design_from_weights(weights, card, profile, params, scale_pos=sp, scale_neg=sn, clip=clip)
@@ -245,6 +246,7 @@ def evaluate_scales(weights, card, profile, params, model_times, mode, executor,
             log.append({"scale_pos": sp, "scale_neg": sn, "error": str(exc).splitlines()[0]})
             continue
         times_of[pi] = model_times_for(d) if model_times_for is not None else model_times
+        designs_of[pi] = d
         js = build_jobs(d, times_of[pi], mode, workroot, timeout_s=timeout_s, columns_per_layer=columns_per_layer,
                         tag=f"p{sp:.4f}_n{sn:.4f}_", settings=settings,
                         column_seed=column_seed)
@@ -260,7 +262,7 @@ def evaluate_scales(weights, card, profile, params, model_times, mode, executor,
             if residuals is not None:
                 residuals.append(None)
             continue
-        col = collect(sel[0][0].design, [j for j, _ in sel], [r for _, r in sel], n)
+        col = collect(designs_of[pi], [j for j, _ in sel], [r for _, r in sel], n)
         if col.failures:
             log.append({"scale_pos": sp, "scale_neg": sn, "failed_jobs": len(col.failures),
                         "first_failure": col.failures[0]})
