@@ -6,18 +6,20 @@ column of ``trained_models/digits``. Variants per column (generator/spice/fast.p
 
 * ``today``: ``render_column_testbench`` as the verification runs it (X instances, ``OPTIONS`` throughout, to the
   end of the firing phase);
-* ``fast``: ``fast=True`` (synapse FETs as M lines on shared cards, rbodymod=0; reltol 3e-4 in reset and accumulation,
-  reltol 1e-6 chgtol 1e-16 from 5 ns before its end; stop once the neuron fired);
+* ``fast``: ``fast=True`` (synapse FETs as M lines on shared cards, rbodymod=0; the synapses whose input never
+  spikes lumped per polarity and 50 mV bias bin; reltol 3e-4 in reset and accumulation, reltol 1e-6 chgtol 1e-16
+  from 5 ns before its end; stop once the neuron fired);
 * ``ref``: ``FastDeck.reference()``: shared cards (SkyWater's, unchanged), reltol 1e-6 chgtol 1e-16 throughout, to the end
   (the M lines change the spike time by < 0.01 ns at this tolerance: ``ref_x``, measured on the small column);
-* extra variants with ``--variants``: ``ref_x`` (X instances at reference tolerance), ``shared`` (M lines at
-  today's settings), ``sched`` (X instances with the schedule).
+* extra variants with ``--variants``: ``nolump`` (the fast deck with every synapse drawn), ``lump_coarse`` (one
+  lumping bin per polarity), ``ref_x`` (X instances at reference tolerance), ``shared`` (M lines at today's
+  settings), ``sched`` (X instances with the schedule).
 
 Each variant runs in its own forked worker; CPU s = the worker's getrusage(RUSAGE_CHILDREN) user+sys delta (the
 ngspice child), memory = that child's peak resident set (VmHWM polled from /proc; ru_maxrss would include the
 forking Python). Spike error = spike time - the reference's (ns).
 
-    .venv/bin/python benchmarks/column_cost.py [--json] [--quick] [--columns 64,400,784|none] [--variants today,fast,ref]
+    .venv/bin/python benchmarks/column_cost.py [--json] [--quick] [--columns 64,400,784|none] [--variants today,fast,ref[,nolump,...]]
                                                [--backends N]
 
 ``--quick``: only the 64-input column. The last line printed is a JSON object

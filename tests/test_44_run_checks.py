@@ -50,6 +50,8 @@ def no_calibration(monkeypatch):
 BAD_OPTIONS = [
     (["--samples", "0"], "samples 0"),
     (["--columns-per-layer", "-2"], "columns-per-layer -2"),
+    (["--sim-check", "-1"], "sim-check -1"),
+    (["--column-seed", "-3"], "column-seed -3"),
     (["--model-e-dis", "0.5"], "model-e-dis 0.5"),
     (["--corner", "xx"], "xx"),
     (["--calib-samples", "0"], "calib-samples 0"),
