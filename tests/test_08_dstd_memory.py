@@ -11,13 +11,16 @@ TTFS DSTD (`ttfs_dstd`, not fused) is pinned to an equally plain reference.
 
 from __future__ import annotations
 
-import gc
+import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
 from generator.model import functional as Fn
+
+REPO = Path(__file__).resolve().parents[1]
 
 torch.set_num_threads(1)
 F64 = torch.float64
@@ -181,20 +184,11 @@ def test_rc_dstd_frozen_weight_and_no_grad():
 
 
 def _peak_tensor_bytes(fn) -> int:
-    """Peak live CPU tensor bytes allocated while fn() runs (as benchmarks/dstd_vs_exact.py measures it)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    gc.collect()
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    peak, stack = 0, list(prof.profiler.kineto_results.experimental_event_tree())
-    while stack:
-        ev = stack.pop()
-        stack.extend(ev.children)
-        extra = ev.extra_fields
-        if type(extra).__name__ == "_ExtraFields_Allocation" and extra.device.type == "cpu":
-            peak = max(peak, int(extra.total_allocated))
-    return peak
+    """Peak live CPU tensor bytes allocated while fn() runs, measured as benchmarks/dstd_vs_exact.py does."""
+    spec = importlib.util.spec_from_file_location("dstd_vs_exact", REPO / "benchmarks" / "dstd_vs_exact.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench._peak_tensor_bytes(fn)
 
 
 def test_rc_dstd_peak_memory_below_plain_autograd(monkeypatch):
