@@ -293,7 +293,7 @@ def register(app: typer.Typer) -> None:
         data_dir=typer.Option(None, "--data-dir", help="dataset folder (MNIST: holds mnist/; default $IMCGEN_DATA, "
                               "else ~/.cache/imcgen)"),
         column_seed=typer.Option(0, "--column-seed", help="column mode: seed of each sample's random draw of hidden "
-                                 "columns (sample s uses numpy default_rng([seed, s]))"),
+                                 "columns (sample s uses numpy default_rng((seed, s)))"),
         sim_check=typer.Option(1, "--sim-check", help="re-run this many of the verified simulations (output columns, "
                                "or samples in network mode) at reference tolerance and report the spread: the "
                                "simulator's own numerical error (0 = skip)"),
