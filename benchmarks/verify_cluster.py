@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from generator.circuit.mapping import map_model  # noqa: E402
-from generator.design import CircuitParams, DeviceProfile  # noqa: E402
+from generator.design import DeviceProfile  # noqa: E402
 from generator.execute import Failed, get_executor  # noqa: E402
 from generator.verify.jobs import build_jobs, run_job  # noqa: E402
 from generator.verify.model_side import model_spike_times  # noqa: E402
@@ -54,8 +54,7 @@ def mnist_jobs(n_samples: int, k_hidden: int, scale: float, root: Path, data_dir
     from generator.model.data import load_mnist
 
     prof = DeviceProfile.load(PROFILE)
-    design = map_model(MODEL, prof, CircuitParams(corner=prof.corner, temp=prof.temp), scale_pos=scale,
-                       scale_neg=scale)
+    design = map_model(MODEL, prof, scale_pos=scale, scale_neg=scale)  # C_m and pitch from the card
     times, _ = model_spike_times(MODEL, load_mnist(data_dir).x_test[:n_samples])
     return build_jobs(design, times, "column", root, timeout_s=600.0, columns_per_layer=k_hidden)
 
