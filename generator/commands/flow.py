@@ -192,6 +192,9 @@ def _print_summary(rep: dict, out: Path, as_json: bool) -> None:
         lines.append(f"  simulator's numerical error ({num['reruns']} re-run(s) at reference tolerance): max "
                      f"{num['max_abs_ns']:.4f} ns, rms {num['rms_ns']:.4f} ns over {num['n_spikes']} spikes"
                      + (f", {num['fired_mismatch']} fired in one run only" if num["fired_mismatch"] else ""))
+    if num and num.get("failed"):
+        lines.append(f"  numerical check: {num['failed']} of {num['reruns']} reference re-run(s) failed "
+                     f"({num.get('first_failure')}); the verification itself is complete")
     for f in rep["failures"]:
         lines.append(f"  FAILED sample {f['sample']}"
                      f"{'' if f['layer'] is None else ' layer %s neuron %s' % (f['layer'], f['neuron'])}: "

@@ -99,10 +99,13 @@ def numerical_check(design: Design, jobs: list, results: list, n: int, executor:
     rerun = [dataclasses.replace(j, settings="reference", keep_traces=False, workdir=j.workdir + "_reference")
              for j, _ in picked]
     again = executor.map(run_job, rerun, label="numerical check")
-    diffs, mismatch, failed = [], 0, 0
+    diffs, mismatch, failed, first_failure = [], 0, 0, None
     for (_, r), r2 in zip(picked, again):
         if isinstance(r2, Failed):
             failed += 1
+            words = (r2.attrs.get("message") or "").strip().replace("\n", " | ")
+            first_failure = first_failure or (f"{r2.error_type}: {(r2.message or '').splitlines()[0] if r2.message else ''}"
+                                              + (f"; ngspice said: {words}" if words else ""))
             continue
         a = np.concatenate([np.asarray(x, dtype=float) for x in r.times])
         b = np.concatenate([np.asarray(x, dtype=float) for x in r2.times])
@@ -110,7 +113,8 @@ def numerical_check(design: Design, jobs: list, results: list, n: int, executor:
         mismatch += int(np.sum(np.isfinite(a) != np.isfinite(b)))
         diffs.append((a[both] - b[both]) * design.params.t_phase * 1e9)
     d = np.concatenate(diffs) if diffs else np.zeros(0)
-    return {"reruns": len(picked), "failed": failed, "n_spikes": int(d.size), "fired_mismatch": mismatch,
+    return {"reruns": len(picked), "failed": failed, "first_failure": first_failure, "n_spikes": int(d.size),
+            "fired_mismatch": mismatch,
             "max_abs_ns": float(np.max(np.abs(d))) if d.size else None,
             "rms_ns": float(np.sqrt(np.mean(d ** 2))) if d.size else None,
             "mean_ns": float(np.mean(d)) if d.size else None,
