@@ -25,8 +25,8 @@ import numpy as np
 
 from generator.design import CircuitParams, Design
 from generator.errors import DesignError
-from generator.io import atomic_write_text
 from generator.execute import Failed
+from generator.io import atomic_write_text
 from generator.spice import netlist as nl
 from generator.spice.fast import FastDeck
 from generator.spice.sim import Simulation
@@ -78,8 +78,8 @@ class SimJob:
     layer: int | None = None  # column mode: 0-based spiking layer
     neuron: int | None = None  # column mode: neuron index in that layer
     keep_traces: bool = False
-    #: simulator settings (SIM_DECKS): converged (network: OPTIONS_CONVERGED; column: the fast deck), legacy, or
-    #: reference (tighter still: the numerical-error check of the report)
+    #: simulator settings (NETWORK_OPTIONS, COLUMN_DECKS): converged (the fast network or column deck), legacy,
+    #: or reference (tighter still: the numerical-error check of the report)
     settings: str = "converged"
     design_file: str = ""
     design_sha: str = ""
