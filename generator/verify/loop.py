@@ -103,9 +103,10 @@ def numerical_check(design: Design, jobs: list, results: list, n: int, executor:
     for (_, r), r2 in zip(picked, again):
         if isinstance(r2, Failed):
             failed += 1
-            words = (r2.attrs.get("message") or "").strip().replace("\n", " | ")
-            first_failure = first_failure or (f"{r2.error_type}: {(r2.message or '').splitlines()[0] if r2.message else ''}"
-                                              + (f"; ngspice said: {words}" if words else ""))
+            if first_failure is None:
+                words = (r2.attrs.get("message") or "").strip().replace("\n", " | ")
+                first_failure = (f"{r2.error_type}: {(r2.message or '').partition(chr(10))[0]}"
+                                 + (f"; ngspice said: {words}" if words else ""))
             continue
         a = np.concatenate([np.asarray(x, dtype=float) for x in r.times])
         b = np.concatenate([np.asarray(x, dtype=float) for x in r2.times])
