@@ -104,3 +104,23 @@ def test_big_designs_travel_as_one_file_not_in_every_job(tmp_path):
     J._design_from_file.cache_clear()
     with pytest.raises(DesignError, match="changed during the run"):
         J.job_design(jobs[0])
+
+
+@pytest.mark.ngspice
+def test_numerical_check_reports_a_failed_rerun(tmp_path):
+    """The reference re-run of the numerical check can fail (ngspice's "timestep too small" at reltol 1e-7
+    chgtol 1e-17 did): the report says so, with the error, instead of a silent null."""
+    from generator.circuit.mapping import map_model
+    from generator.design import DeviceProfile
+    from generator.execute import get_executor
+    from generator.verify.jobs import SimJob, SimOutcome
+    from generator.verify.loop import numerical_check
+
+    repo = Path(__file__).resolve().parents[1]
+    design = map_model(repo / "trained_models" / "iris", DeviceProfile.load(repo / "profiles" / "sky130_tt_27C.json"))
+    job = SimJob(design, 0, [0.5] * design.layers[1].n_in, str(tmp_path / "job"), timeout_s=0.0, layer=1, neuron=0)
+    verified = SimOutcome(sample=0, times=[[0.5]], layer=1, neuron=0)
+    out = numerical_check(design, [job], [verified], 1, get_executor("serial"))
+    assert out["reruns"] == 1 and out["failed"] == 1 and out["n_spikes"] == 0 and out["max_abs_ns"] is None
+    assert "Timeout" in out["first_failure"], out
+    assert numerical_check(design, [job], [verified], 0, get_executor("serial")) is None
