@@ -76,11 +76,17 @@ def moved_spike_line(monkeypatch):
     monkeypatch.setattr(top, "_digest", lambda d, n: "moved" + digest(d, n)[5:])  # not the cached layout
 
 
-def test_unchanged_code_passes_with_reports(tmp_path, golden):
-    g = golden
-    junit, md = tmp_path / "r" / "junit.xml", tmp_path / "r" / "summary.md"
-    res = _run(MODEL, "--golden", str(g), "--out", str(tmp_path / "o"), "--json", "--junit", str(junit),
+def _run_with_reports(folder: Path, golden: Path):
+    """`imcgen check MODEL` against ``golden`` with --json, JUnit and Markdown reports under ``folder``:
+    (result, junit path, markdown path)."""
+    junit, md = folder / "r" / "junit.xml", folder / "r" / "summary.md"
+    res = _run(MODEL, "--golden", str(golden), "--out", str(folder / "o"), "--json", "--junit", str(junit),
                "--markdown", str(md))
+    return res, junit, md
+
+
+def test_unchanged_code_passes_with_reports(tmp_path, golden):
+    res, junit, md = _run_with_reports(tmp_path, golden)
     assert res.exit_code == 0, res.output
     out = _json(res)
     assert out["passed"] is True
@@ -99,10 +105,7 @@ def test_unchanged_code_passes_with_reports(tmp_path, golden):
 
 
 def test_wider_synapse_fails_and_names_layer_area_and_place(tmp_path, golden, wider_synapse):
-    g = golden
-    junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
-    res = _run(MODEL, "--golden", str(g), "--out", str(tmp_path / "o"), "--json", "--junit", str(junit),
-               "--markdown", str(md))
+    res, junit, md = _run_with_reports(tmp_path, golden)
     assert res.exit_code == 1, res.output
     out = _json(res)
     assert out["passed"] is False

@@ -313,7 +313,7 @@ def register(app: typer.Typer) -> None:
         c_m_ff=typer.Option(None, "--c-m", help="membrane capacitance C_m (fF; default 140, the paper's). "
                             "Use the model's: the mapping's currents scale with it"),
         search=typer.Option("secant", "--search", help="scale search: secant (bottom-up: root of the mean error, "
-                            "then 1 %% steps, ~6 evaluations; top-down: Gauss-Newton on the spike-time residuals, "
+                            "then a line search on 1 %% steps, ~6-14 evaluations; top-down: Gauss-Newton on the spike-time residuals, "
                             "~16) | grid (coarse-to-fine grid: ~15 bottom-up, ~80 top-down)"),
         sim_settings=typer.Option("converged", "--sim-settings", help="ngspice settings: converged (network "
                                   "testbenches at reltol 1e-6, columns as the fast deck: spike times within ~0.01 ns "
